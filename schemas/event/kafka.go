@@ -1,0 +1,237 @@
+package event
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Kafka header names of the CloudEvents Kafka protocol binding.
+const (
+	HeaderContentType = "content-type"
+	HeaderPrefix      = "ce_"
+)
+
+// Decode reads a Kafka record as an event in whichever binding mode it uses
+// (see the package documentation). maxBytes limits the record's value plus
+// headers; zero means no limit.
+//
+// Plain JSON events may lack an id; Decode then derives one from the
+// record's topic, partition and offset, so the same record always yields
+// the same event id. Their source defaults to "kafka://<topic>" and their
+// time to the record's timestamp.
+func Decode(r *kgo.Record, maxBytes int) (Event, error) {
+	size := len(r.Value) + len(r.Key)
+	for _, h := range r.Headers {
+		size += len(h.Key) + len(h.Value)
+	}
+	if maxBytes > 0 && size > maxBytes {
+		return Event{}, &DecodeError{Mode: modeOf(r), Err: fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, size, maxBytes)}
+	}
+	switch modeOf(r) {
+	case ModeBinary:
+		return decodeBinary(r)
+	case ModeStructured:
+		return DecodeStructured(r.Value)
+	default:
+		return decodePlain(r)
+	}
+}
+
+func modeOf(r *kgo.Record) Mode {
+	ct := ""
+	for _, h := range r.Headers {
+		k := strings.ToLower(h.Key)
+		if k == HeaderPrefix+"specversion" {
+			return ModeBinary
+		}
+		if k == HeaderContentType {
+			ct = string(h.Value)
+		}
+	}
+	if strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), ContentTypeStructured) {
+		return ModeStructured
+	}
+	return ModePlain
+}
+
+// DecodeStructured parses and validates a structured-mode JSON CloudEvent.
+func DecodeStructured(b []byte) (Event, error) {
+	if len(b) == 0 {
+		return Event{}, &DecodeError{Mode: ModeStructured, Err: ErrEmpty}
+	}
+	e, err := parseStructured(b)
+	if err != nil {
+		return Event{}, err
+	}
+	if err := e.Validate(ModeStructured); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}
+
+func decodeBinary(r *kgo.Record) (Event, error) {
+	e := Event{Data: r.Value}
+	var ts string
+	for _, h := range r.Headers {
+		k := strings.ToLower(h.Key)
+		v := string(h.Value)
+		if k == HeaderContentType {
+			e.DataContentType = v
+			continue
+		}
+		name, ok := strings.CutPrefix(k, HeaderPrefix)
+		if !ok {
+			continue
+		}
+		switch name {
+		case "id":
+			e.ID = v
+		case "source":
+			e.Source = v
+		case "specversion":
+			e.SpecVersion = v
+		case "type":
+			e.Type = v
+		case "subject":
+			e.Subject = v
+		case "dataschema":
+			e.DataSchema = v
+		case "time":
+			ts = v
+		case "datacontenttype":
+			e.DataContentType = v
+		default:
+			if e.Extensions == nil {
+				e.Extensions = make(map[string]string)
+			}
+			e.Extensions[name] = v
+		}
+	}
+	if ts != "" {
+		t, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			return Event{}, &DecodeError{Mode: ModeBinary, Field: "time", Err: fmt.Errorf("%w: not RFC 3339: %q", ErrInvalidAttribute, ts)}
+		}
+		e.Time = t
+	}
+	if err := e.Validate(ModeBinary); err != nil {
+		return Event{}, err
+	}
+	if len(e.Data) > 0 && e.DataIsJSON() && !json.Valid(e.Data) {
+		return Event{}, &DecodeError{Mode: ModeBinary, Field: "data", Err: ErrNotJSON}
+	}
+	return e, nil
+}
+
+func decodePlain(r *kgo.Record) (Event, error) {
+	if len(r.Value) == 0 {
+		return Event{}, &DecodeError{Mode: ModePlain, Err: ErrEmpty}
+	}
+	for _, h := range r.Headers {
+		if strings.ToLower(h.Key) != HeaderContentType {
+			continue
+		}
+		mt, _, _ := strings.Cut(strings.ToLower(string(h.Value)), ";")
+		mt = strings.TrimSpace(mt)
+		if mt != "" && mt != ContentTypeJSON && !strings.HasSuffix(mt, "+json") {
+			return Event{}, &DecodeError{Mode: ModePlain, Field: HeaderContentType, Err: fmt.Errorf("%w: %q", ErrUnsupportedContentType, mt)}
+		}
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(r.Value, &obj); err != nil {
+		if !json.Valid(r.Value) {
+			return Event{}, &DecodeError{Mode: ModePlain, Err: ErrNotJSON}
+		}
+		return Event{}, &DecodeError{Mode: ModePlain, Err: ErrNotObject}
+	}
+	if _, ok := obj["specversion"]; ok {
+		// A JSON CloudEvent sent without its content-type header.
+		return DecodeStructured(r.Value)
+	}
+	var typ string
+	raw, ok := obj["type"]
+	if !ok {
+		return Event{}, &DecodeError{Mode: ModePlain, Field: "type", Err: ErrMissingAttribute}
+	}
+	if err := json.Unmarshal(raw, &typ); err != nil {
+		return Event{}, &DecodeError{Mode: ModePlain, Field: "type", Err: fmt.Errorf("%w: want a string", ErrInvalidAttribute)}
+	}
+	if typ == "" {
+		return Event{}, &DecodeError{Mode: ModePlain, Field: "type", Err: ErrMissingAttribute}
+	}
+	e := Event{
+		Type:            typ,
+		SpecVersion:     SpecVersion,
+		Source:          "kafka://" + r.Topic,
+		DataContentType: ContentTypeJSON,
+		Data:            r.Value,
+		Time:            r.Timestamp,
+	}
+	if rawID, ok := obj["id"]; ok {
+		_ = json.Unmarshal(rawID, &e.ID) // a non-string id is replaced below
+	}
+	if e.ID == "" {
+		e.ID = RecordID(r.Topic, r.Partition, r.Offset)
+	}
+	if r.Topic == "" {
+		e.Source = "kafka"
+	}
+	return e, nil
+}
+
+// RecordID derives a stable event id from a record's coordinates.
+func RecordID(topic string, partition int32, offset int64) string {
+	sum := sha256.Sum256([]byte(topic + "/" + strconv.Itoa(int(partition)) + "/" + strconv.FormatInt(offset, 10)))
+	return "evt_" + hex.EncodeToString(sum[:12])
+}
+
+// BinaryHeaders returns the record headers that carry e in binary mode.
+// The record's value is e.Data.
+func BinaryHeaders(e *Event) []kgo.RecordHeader {
+	hs := []kgo.RecordHeader{
+		{Key: HeaderPrefix + "specversion", Value: []byte(e.SpecVersion)},
+		{Key: HeaderPrefix + "id", Value: []byte(e.ID)},
+		{Key: HeaderPrefix + "source", Value: []byte(e.Source)},
+		{Key: HeaderPrefix + "type", Value: []byte(e.Type)},
+	}
+	add := func(k, v string) {
+		if v != "" {
+			hs = append(hs, kgo.RecordHeader{Key: k, Value: []byte(v)})
+		}
+	}
+	if !e.Time.IsZero() {
+		add(HeaderPrefix+"time", e.Time.UTC().Format(time.RFC3339Nano))
+	}
+	add(HeaderPrefix+"subject", e.Subject)
+	add(HeaderPrefix+"dataschema", e.DataSchema)
+	add(HeaderContentType, e.DataContentType)
+	for _, k := range sortedKeys(e.Extensions) {
+		add(HeaderPrefix+k, e.Extensions[k])
+	}
+	return hs
+}
+
+// BinaryRecord returns a record carrying e in binary mode on topic, keyed
+// by key.
+func BinaryRecord(topic string, key []byte, e *Event) *kgo.Record {
+	return &kgo.Record{Topic: topic, Key: key, Value: e.Data, Headers: BinaryHeaders(e)}
+}
+
+// StructuredRecord returns a record carrying e in structured mode.
+func StructuredRecord(topic string, key []byte, e *Event) (*kgo.Record, error) {
+	v, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("event: encoding structured: %w", err)
+	}
+	return &kgo.Record{
+		Topic: topic, Key: key, Value: v,
+		Headers: []kgo.RecordHeader{{Key: HeaderContentType, Value: []byte(ContentTypeStructured)}},
+	}, nil
+}

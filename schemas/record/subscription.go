@@ -1,0 +1,279 @@
+package record
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookline/hookline/schemas/header"
+	"github.com/hookline/hookline/schemas/webhook"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Payload formats a subscription can ask for.
+const (
+	FormatStandard             = "standard"               // {"type","timestamp","data"}
+	FormatCloudEventsStructure = "cloudevents-structured" // application/cloudevents+json body
+	FormatCloudEventsBinary    = "cloudevents-binary"     // ce- headers, data as body
+	FormatRaw                  = "raw"                    // the event data exactly as produced
+)
+
+// Subscription states.
+const (
+	StateActive   = "active"
+	StatePaused   = "paused"
+	StateDisabled = "disabled"
+)
+
+// Defaults applied by Subscription.Normalize.
+const (
+	DefaultTimeout     = 10 * time.Second
+	DefaultMaxInFlight = 10
+	MaxTimeout         = 60 * time.Second
+)
+
+// Secret is one signing secret of a subscription. Key is a "whsec_..."
+// string: never log it. A secret with an ExpiresAt in the past is no longer
+// used to sign (it lingers after a rotation until then).
+type Secret struct {
+	Key       string     `json:"key"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// Subscription is one webhook endpoint and the events it wants.
+type Subscription struct {
+	V   int    `json:"v"`
+	ID  string `json:"id"`
+	URL string `json:"url"`
+	// EventTypes are patterns: an exact type, a prefix ending in ".*"
+	// ("payment.*"), or "*" for every type.
+	EventTypes []string `json:"event_types"`
+	// Filter is an optional CEL expression over the event; the event is
+	// delivered only when it evaluates to true.
+	Filter  string   `json:"filter,omitempty"`
+	Secrets []Secret `json:"secrets"`
+	Format  string   `json:"format"`
+	// RateLimit is the most requests per second; 0 means unlimited.
+	RateLimit float64 `json:"rate_limit,omitempty"`
+	// MaxInFlight is the most concurrent requests; default 10.
+	MaxInFlight int  `json:"max_in_flight,omitempty"`
+	Ordered     bool `json:"ordered,omitempty"`
+	// TimeoutMillis is the per-request timeout; default 10 s.
+	TimeoutMillis int               `json:"timeout_ms,omitempty"`
+	Headers       map[string]string `json:"headers,omitempty"`
+	State         string            `json:"state"`
+	StateReason   string            `json:"state_reason,omitempty"`
+	CreatedAt     time.Time         `json:"created_at"`
+	UpdatedAt     time.Time         `json:"updated_at"`
+	Metadata      map[string]string `json:"metadata,omitempty"`
+}
+
+// Timeout returns the request timeout, defaulted.
+func (s *Subscription) Timeout() time.Duration {
+	if s.TimeoutMillis <= 0 {
+		return DefaultTimeout
+	}
+	return time.Duration(s.TimeoutMillis) * time.Millisecond
+}
+
+// Active reports whether deliveries should be sent now.
+func (s *Subscription) Active() bool { return s.State == "" || s.State == StateActive }
+
+// Normalize fills defaults: version, format, state and max in-flight.
+func (s *Subscription) Normalize() {
+	if s.V == 0 {
+		s.V = Version
+	}
+	if s.Format == "" {
+		s.Format = FormatStandard
+	}
+	if s.State == "" {
+		s.State = StateActive
+	}
+	if s.MaxInFlight <= 0 {
+		s.MaxInFlight = DefaultMaxInFlight
+	}
+}
+
+// SigningSecrets returns the secrets to sign with at now, skipping expired
+// and unparsable ones.
+func (s *Subscription) SigningSecrets(now time.Time) []webhook.Secret {
+	out := make([]webhook.Secret, 0, len(s.Secrets))
+	for _, sec := range s.Secrets {
+		if sec.ExpiresAt != nil && !now.Before(*sec.ExpiresAt) {
+			continue
+		}
+		parsed, err := webhook.ParseSecret(sec.Key)
+		if err != nil {
+			continue
+		}
+		out = append(out, parsed)
+	}
+	return out
+}
+
+// Redacted returns a copy of s without secret keys, for display.
+func (s Subscription) Redacted() Subscription {
+	secs := make([]Secret, len(s.Secrets))
+	for i, sec := range s.Secrets {
+		secs[i] = Secret{Key: webhook.SecretPrefix + "[redacted]", ExpiresAt: sec.ExpiresAt}
+	}
+	s.Secrets = secs
+	return s
+}
+
+// Matches reports whether eventType matches any of the patterns.
+func (s *Subscription) Matches(eventType string) bool {
+	for _, p := range s.EventTypes {
+		if MatchPattern(p, eventType) {
+			return true
+		}
+	}
+	return false
+}
+
+// MatchPattern reports whether eventType matches pattern: "*" matches every
+// type, "a.b.*" every type that starts with "a.b.", anything else only
+// itself.
+func MatchPattern(pattern, eventType string) bool {
+	if pattern == "*" {
+		return true
+	}
+	if prefix, ok := strings.CutSuffix(pattern, "*"); ok {
+		return strings.HasPrefix(eventType, prefix)
+	}
+	return pattern == eventType
+}
+
+var (
+	idPattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+	typePattern = regexp.MustCompile(`^(\*|[A-Za-z0-9_.-]+(\.\*)?)$`)
+)
+
+// ValidatePattern checks one event type pattern.
+func ValidatePattern(p string) error {
+	if !typePattern.MatchString(p) || strings.Contains(strings.TrimSuffix(p, ".*"), "*") {
+		return &FieldError{Field: "event_types", Message: fmt.Sprintf("invalid pattern %q: want an exact type, a prefix ending in \".*\", or \"*\"", p)}
+	}
+	return nil
+}
+
+// Validate checks every field a dispatcher and router rely on. It does not
+// compile the filter expression; the router's filter package does that.
+func (s *Subscription) Validate() error {
+	if !idPattern.MatchString(s.ID) {
+		return &FieldError{Field: "id", Message: "must be 1-128 characters of letters, digits, '_', '.', '-'"}
+	}
+	if err := ValidateURL(s.URL); err != nil {
+		return err
+	}
+	if len(s.EventTypes) == 0 {
+		return &FieldError{Field: "event_types", Message: "at least one pattern is required"}
+	}
+	for _, p := range s.EventTypes {
+		if err := ValidatePattern(p); err != nil {
+			return err
+		}
+	}
+	switch s.Format {
+	case "", FormatStandard, FormatCloudEventsStructure, FormatCloudEventsBinary, FormatRaw:
+	default:
+		return &FieldError{Field: "format", Message: fmt.Sprintf("unknown format %q", s.Format)}
+	}
+	if len(s.Secrets) == 0 {
+		return &FieldError{Field: "secrets", Message: "at least one signing secret is required"}
+	}
+	for i, sec := range s.Secrets {
+		if _, err := webhook.ParseSecret(sec.Key); err != nil {
+			return &FieldError{Field: "secrets[" + strconv.Itoa(i) + "]", Message: "not a valid whsec_ secret"}
+		}
+	}
+	if s.RateLimit < 0 {
+		return &FieldError{Field: "rate_limit", Message: "must not be negative"}
+	}
+	if s.MaxInFlight < 0 {
+		return &FieldError{Field: "max_in_flight", Message: "must not be negative"}
+	}
+	if s.TimeoutMillis < 0 || time.Duration(s.TimeoutMillis)*time.Millisecond > MaxTimeout {
+		return &FieldError{Field: "timeout_ms", Message: fmt.Sprintf("must be between 0 and %d", MaxTimeout.Milliseconds())}
+	}
+	switch s.State {
+	case "", StateActive, StatePaused, StateDisabled:
+	default:
+		return &FieldError{Field: "state", Message: fmt.Sprintf("unknown state %q", s.State)}
+	}
+	for k := range s.Headers {
+		if strings.HasPrefix(strings.ToLower(k), "webhook-") || strings.EqualFold(k, "content-type") || strings.EqualFold(k, "host") || strings.EqualFold(k, "content-length") {
+			return &FieldError{Field: "headers", Message: fmt.Sprintf("header %q is set by Hookline", k)}
+		}
+	}
+	return nil
+}
+
+// ValidateURL accepts absolute http and https URLs with a host and no
+// fragment.
+func ValidateURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return &FieldError{Field: "url", Message: "not a URL"}
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return &FieldError{Field: "url", Message: "scheme must be http or https"}
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return &FieldError{Field: "url", Message: "host is required"}
+	}
+	if u.Fragment != "" {
+		return &FieldError{Field: "url", Message: "must not have a fragment"}
+	}
+	return nil
+}
+
+// RedactURL returns raw without user info and query, safe to log.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "invalid-url"
+	}
+	u.User = nil
+	if u.RawQuery != "" {
+		u.RawQuery = "redacted"
+	}
+	return u.String()
+}
+
+// Record returns the Kafka record of s on topic (hookline.subscriptions).
+func (s *Subscription) Record(topic string) (*kgo.Record, error) {
+	if s.V == 0 {
+		s.V = Version
+	}
+	v, err := encode(header.KindSubscription, s)
+	if err != nil {
+		return nil, err
+	}
+	return &kgo.Record{Topic: topic, Key: []byte(s.ID), Value: v, Headers: []kgo.RecordHeader{
+		hdr(header.Version, strconv.Itoa(Version)),
+		hdr(header.Kind, header.KindSubscription),
+	}}, nil
+}
+
+// Tombstone returns the record that deletes subscription id.
+func Tombstone(topic, id string) *kgo.Record {
+	return &kgo.Record{Topic: topic, Key: []byte(id), Value: nil}
+}
+
+// DecodeSubscription parses a Subscription value.
+func DecodeSubscription(b []byte) (Subscription, error) {
+	var s Subscription
+	if err := decode(header.KindSubscription, b, &s, func() int { return s.V }); err != nil {
+		return Subscription{}, err
+	}
+	if s.ID == "" {
+		return Subscription{}, &DecodeError{Kind: header.KindSubscription, Err: fmt.Errorf("%w: id is required", ErrMalformed)}
+	}
+	s.Normalize()
+	return s, nil
+}

@@ -1,0 +1,204 @@
+package webhook
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Header names defined by Standard Webhooks.
+const (
+	HeaderID        = "webhook-id"
+	HeaderTimestamp = "webhook-timestamp"
+	HeaderSignature = "webhook-signature"
+)
+
+// SecretPrefix starts every encoded signing secret.
+const SecretPrefix = "whsec_"
+
+// DefaultTolerance is how far a webhook-timestamp may be from the
+// verifier's clock, in either direction, before verification fails.
+const DefaultTolerance = 5 * time.Minute
+
+const (
+	minSecretBytes = 24
+	maxSecretBytes = 64
+	// newSecretBytes is the size of generated secrets (192 bits).
+	newSecretBytes = 24
+)
+
+// Errors returned by ParseSecret and Verifier.Verify. Use errors.Is.
+var (
+	ErrInvalidSecret     = errors.New("webhook: invalid secret")
+	ErrMissingHeaders    = errors.New("webhook: missing required headers")
+	ErrInvalidTimestamp  = errors.New("webhook: invalid timestamp")
+	ErrTimestampTooOld   = errors.New("webhook: timestamp too old")
+	ErrTimestampTooNew   = errors.New("webhook: timestamp too new")
+	ErrNoMatchingSigning = errors.New("webhook: no matching signature")
+)
+
+// Secret is a decoded signing key. Its String method never reveals the key.
+type Secret struct {
+	key []byte
+}
+
+// NewSecret returns a fresh random secret.
+func NewSecret() (Secret, error) {
+	b := make([]byte, newSecretBytes)
+	if _, err := rand.Read(b); err != nil {
+		return Secret{}, fmt.Errorf("webhook: generating secret: %w", err)
+	}
+	return Secret{key: b}, nil
+}
+
+// ParseSecret decodes a "whsec_<base64>" secret. The prefix is optional, as
+// in the reference libraries; the decoded key must be 24 to 64 bytes.
+func ParseSecret(s string) (Secret, error) {
+	raw := strings.TrimPrefix(s, SecretPrefix)
+	key, err := base64.StdEncoding.DecodeString(raw)
+	if err != nil {
+		return Secret{}, fmt.Errorf("%w: not base64 after %q", ErrInvalidSecret, SecretPrefix)
+	}
+	if len(key) < minSecretBytes || len(key) > maxSecretBytes {
+		return Secret{}, fmt.Errorf("%w: key is %d bytes, want %d to %d", ErrInvalidSecret, len(key), minSecretBytes, maxSecretBytes)
+	}
+	return Secret{key: key}, nil
+}
+
+// Encode returns the secret in its "whsec_<base64>" form. Treat the result
+// as sensitive: do not log it.
+func (s Secret) Encode() string {
+	return SecretPrefix + base64.StdEncoding.EncodeToString(s.key)
+}
+
+// String redacts the key so that a Secret printed by accident reveals nothing.
+func (s Secret) String() string { return SecretPrefix + "[redacted]" }
+
+// IsZero reports whether s holds no key.
+func (s Secret) IsZero() bool { return len(s.key) == 0 }
+
+// sign returns the base64 HMAC-SHA256 of "id.timestamp.body" under s.
+func (s Secret) sign(id string, ts int64, body []byte) string {
+	mac := hmac.New(sha256.New, s.key)
+	mac.Write([]byte(id))
+	mac.Write([]byte{'.'})
+	mac.Write([]byte(strconv.FormatInt(ts, 10)))
+	mac.Write([]byte{'.'})
+	mac.Write(body)
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// Sign returns the value of the webhook-signature header for a message:
+// "v1,<signature>" once per secret, separated by spaces. It signs with every
+// secret given, which is how secret rotation works: receivers holding either
+// the old or the new secret accept the message.
+func Sign(id string, ts time.Time, body []byte, secrets ...Secret) string {
+	var b strings.Builder
+	unix := ts.Unix()
+	for i, s := range secrets {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString("v1,")
+		b.WriteString(s.sign(id, unix, body))
+	}
+	return b.String()
+}
+
+// SetHeaders sets the three Standard Webhooks headers on h.
+func SetHeaders(h http.Header, id string, ts time.Time, body []byte, secrets ...Secret) {
+	h.Set(HeaderID, id)
+	h.Set(HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
+	h.Set(HeaderSignature, Sign(id, ts, body, secrets...))
+}
+
+// Verifier checks Standard Webhooks signatures. The zero value is not
+// usable; build one with NewVerifier.
+type Verifier struct {
+	secrets   []Secret
+	tolerance time.Duration
+	now       func() time.Time
+}
+
+// VerifierOpt configures a Verifier.
+type VerifierOpt interface{ apply(*Verifier) }
+
+type verifierOpt func(*Verifier)
+
+func (f verifierOpt) apply(v *Verifier) { f(v) }
+
+// WithTolerance overrides DefaultTolerance (5 minutes).
+func WithTolerance(d time.Duration) VerifierOpt {
+	return verifierOpt(func(v *Verifier) { v.tolerance = d })
+}
+
+// WithClock overrides time.Now, for tests.
+func WithClock(now func() time.Time) VerifierOpt {
+	return verifierOpt(func(v *Verifier) { v.now = now })
+}
+
+// NewVerifier returns a Verifier that accepts a message signed by any of
+// the given secrets ("whsec_..." strings).
+func NewVerifier(secrets []string, opts ...VerifierOpt) (*Verifier, error) {
+	if len(secrets) == 0 {
+		return nil, fmt.Errorf("%w: no secrets given", ErrInvalidSecret)
+	}
+	v := &Verifier{tolerance: DefaultTolerance, now: time.Now}
+	for _, s := range secrets {
+		sec, err := ParseSecret(s)
+		if err != nil {
+			return nil, err
+		}
+		v.secrets = append(v.secrets, sec)
+	}
+	for _, o := range opts {
+		o.apply(v)
+	}
+	return v, nil
+}
+
+// Verify checks the headers of one webhook request against its raw body.
+// It returns nil when the timestamp is within tolerance and at least one v1
+// signature matches one secret; comparisons are constant-time.
+func (v *Verifier) Verify(h http.Header, body []byte) error {
+	return v.VerifyValues(h.Get(HeaderID), h.Get(HeaderTimestamp), h.Get(HeaderSignature), body)
+}
+
+// VerifyValues is Verify with the three header values given directly.
+func (v *Verifier) VerifyValues(id, timestamp, signature string, body []byte) error {
+	if id == "" || timestamp == "" || signature == "" {
+		return ErrMissingHeaders
+	}
+	ts, err := strconv.ParseInt(timestamp, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: %q", ErrInvalidTimestamp, timestamp)
+	}
+	now := v.now().Unix()
+	tol := int64(v.tolerance / time.Second)
+	switch {
+	case ts < now-tol:
+		return ErrTimestampTooOld
+	case ts > now+tol:
+		return ErrTimestampTooNew
+	}
+	for _, s := range v.secrets {
+		want := []byte(s.sign(id, ts, body))
+		for _, part := range strings.Fields(signature) {
+			version, sig, ok := strings.Cut(part, ",")
+			if !ok || version != "v1" {
+				continue
+			}
+			if hmac.Equal([]byte(sig), want) {
+				return nil
+			}
+		}
+	}
+	return ErrNoMatchingSigning
+}

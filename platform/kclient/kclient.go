@@ -1,0 +1,225 @@
+// Package kclient turns a plain Config (brokers, client id, TLS, SASL) into
+// franz-go client options, adds zap logging and Prometheus metrics hooks,
+// and creates topics from schemas/topic specs.
+package kclient
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hookline/hookline/platform/flagenv"
+	"github.com/hookline/hookline/schemas/topic"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"github.com/twmb/franz-go/plugin/kprom"
+	"github.com/twmb/franz-go/plugin/kzap"
+	"go.uber.org/zap"
+)
+
+// SASL mechanisms supported by Config.
+const (
+	SASLPlain       = "PLAIN"
+	SASLScramSHA256 = "SCRAM-SHA-256"
+	SASLScramSHA512 = "SCRAM-SHA-512"
+)
+
+// Config is how a Hookline binary reaches Kafka.
+type Config struct {
+	Brokers  flagenv.StringList // seed brokers; default 127.0.0.1:9092
+	ClientID string             // default "hookline"
+
+	TLS         bool   // enable TLS (implied by any TLS file)
+	TLSCAFile   string // PEM CA bundle; default the system pool
+	TLSCertFile string // client certificate (mTLS)
+	TLSKeyFile  string // client key (mTLS)
+
+	SASLMechanism string // "", PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+	SASLUser      string
+	SASLPassword  string // never logged
+}
+
+// RegisterFlags adds the Kafka flags to fs.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	if len(c.Brokers) == 0 {
+		c.Brokers = flagenv.StringList{"127.0.0.1:9092"}
+	}
+	fs.Var(&c.Brokers, "brokers", "comma-separated Kafka seed brokers")
+	fs.StringVar(&c.ClientID, "kafka-client-id", orDefault(c.ClientID, "hookline"), "Kafka client id")
+	fs.BoolVar(&c.TLS, "kafka-tls", c.TLS, "connect to Kafka over TLS")
+	fs.StringVar(&c.TLSCAFile, "kafka-tls-ca", "", "PEM file of CAs to trust for Kafka (default: system roots)")
+	fs.StringVar(&c.TLSCertFile, "kafka-tls-cert", "", "PEM client certificate for Kafka mTLS")
+	fs.StringVar(&c.TLSKeyFile, "kafka-tls-key", "", "PEM client key for Kafka mTLS")
+	fs.StringVar(&c.SASLMechanism, "kafka-sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+	fs.StringVar(&c.SASLUser, "kafka-sasl-user", "", "SASL user name")
+	fs.StringVar(&c.SASLPassword, "kafka-sasl-password", "", "SASL password")
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// Validate checks the config without touching the network or files.
+func (c Config) Validate() error {
+	if len(c.Brokers) == 0 {
+		return errors.New("kclient: at least one broker is required")
+	}
+	for _, b := range c.Brokers {
+		if !strings.Contains(b, ":") {
+			return fmt.Errorf("kclient: broker %q: want host:port", b)
+		}
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return errors.New("kclient: --kafka-tls-cert and --kafka-tls-key go together")
+	}
+	switch strings.ToUpper(c.SASLMechanism) {
+	case "":
+	case SASLPlain, SASLScramSHA256, SASLScramSHA512:
+		if c.SASLUser == "" || c.SASLPassword == "" {
+			return fmt.Errorf("kclient: SASL %s needs a user and a password", c.SASLMechanism)
+		}
+	default:
+		return fmt.Errorf("kclient: unknown SASL mechanism %q (want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", c.SASLMechanism)
+	}
+	return nil
+}
+
+// Opts returns the franz-go options for c: seed brokers, client id, TLS
+// and SASL. It reads the TLS files.
+func (c Config) Opts() ([]kgo.Opt, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(c.Brokers...),
+		kgo.ClientID(orDefault(c.ClientID, "hookline")),
+	}
+	if c.TLS || c.TLSCAFile != "" || c.TLSCertFile != "" {
+		tc, err := c.tlsConfig()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	switch strings.ToUpper(c.SASLMechanism) {
+	case SASLPlain:
+		opts = append(opts, kgo.SASL(plain.Auth{User: c.SASLUser, Pass: c.SASLPassword}.AsMechanism()))
+	case SASLScramSHA256:
+		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASLUser, Pass: c.SASLPassword}.AsSha256Mechanism()))
+	case SASLScramSHA512:
+		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASLUser, Pass: c.SASLPassword}.AsSha512Mechanism()))
+	}
+	return opts, nil
+}
+
+func (c Config) tlsConfig() (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.TLSCAFile != "" {
+		pem, err := os.ReadFile(c.TLSCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("kclient: reading CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("kclient: no certificates in %s", c.TLSCAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if c.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("kclient: loading client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// Logger returns the option that sends franz-go's logs to log (warn level
+// and above, to keep them quiet by default).
+func Logger(log *zap.Logger) kgo.Opt {
+	return kgo.WithLogger(kzap.New(log.Named("kafka"), kzap.Level(kgo.LogLevelWarn)))
+}
+
+// Metrics returns the option that records client metrics into reg under
+// the hookline_kafka namespace. Register it once per registry and client
+// name; name distinguishes several clients in one process.
+func Metrics(reg prometheus.Registerer, name string) kgo.Opt {
+	m := kprom.NewMetrics("hookline_kafka",
+		kprom.Registerer(prometheus.WrapRegistererWith(prometheus.Labels{"client": name}, reg)),
+		kprom.Gatherer(prometheus.NewRegistry()))
+	return kgo.WithHooks(m)
+}
+
+// EnsureTopics creates the topics in specs that do not exist yet and
+// leaves existing ones alone. It returns the names it created.
+func EnsureTopics(ctx context.Context, adm *kadm.Client, specs []topic.Spec) ([]string, error) {
+	var created []string
+	for _, s := range specs {
+		configs := make(map[string]*string, len(s.Configs))
+		for k, v := range s.Configs {
+			configs[k] = &v
+		}
+		resp, err := adm.CreateTopic(ctx, s.Partitions, s.ReplicationFactor, configs, s.Name)
+		if err == nil {
+			err = resp.Err
+		}
+		switch {
+		case err == nil:
+			created = append(created, s.Name)
+		case errors.Is(err, kerr.TopicAlreadyExists):
+		default:
+			return created, fmt.Errorf("kclient: creating topic %s: %w", s.Name, err)
+		}
+	}
+	return created, waitForTopics(ctx, adm, created)
+}
+
+// waitForTopics waits until the brokers report leaders for every partition
+// of the named topics, so that producing right after creation succeeds.
+func waitForTopics(ctx context.Context, adm *kadm.Client, names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		md, err := adm.Metadata(ctx, names...)
+		if err == nil && topicsReady(md, names) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kclient: waiting for topics: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+func topicsReady(md kadm.Metadata, names []string) bool {
+	for _, n := range names {
+		td, ok := md.Topics[n]
+		if !ok || td.Err != nil || len(td.Partitions) == 0 {
+			return false
+		}
+		for _, p := range td.Partitions {
+			if p.Err != nil || p.Leader < 0 {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,127 @@
+// Package opshttp serves the operations endpoints of every Hookline binary:
+// /metrics (Prometheus), /healthz (the process is up) and /readyz (every
+// registered readiness check passes).
+package opshttp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+)
+
+// Check reports nil when its component is ready.
+type Check func() error
+
+// Server is the operations HTTP server.
+type Server struct {
+	addr string
+	log  *zap.Logger
+	mux  *http.ServeMux
+
+	mu     sync.Mutex
+	checks map[string]Check
+	bound  string
+	ready  chan struct{} // closed once listening
+}
+
+// New returns a server for addr (":9090", or "127.0.0.1:0" in tests)
+// exposing gatherer's metrics. log may be nil.
+func New(addr string, gatherer prometheus.Gatherer, log *zap.Logger) *Server {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	s := &Server{addr: addr, log: log, mux: http.NewServeMux(), checks: map[string]Check{}, ready: make(chan struct{})}
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	return s
+}
+
+// AddCheck registers a readiness check under name.
+func (s *Server) AddCheck(name string, c Check) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checks[name] = c
+}
+
+// Handle adds another route to the server.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	names := make([]string, 0, len(s.checks))
+	for n := range s.checks {
+		names = append(names, n)
+	}
+	checks := make(map[string]Check, len(s.checks))
+	for n, c := range s.checks {
+		checks[n] = c
+	}
+	s.mu.Unlock()
+	sort.Strings(names)
+	var failed []string
+	for _, n := range names {
+		if err := checks[n](); err != nil {
+			failed = append(failed, n+": "+err.Error())
+		}
+	}
+	if len(failed) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		for _, f := range failed {
+			fmt.Fprintln(w, f)
+		}
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// Addr returns the bound address once Run is listening, else "".
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.bound
+}
+
+// Listening is closed once the server accepts connections.
+func (s *Server) Listening() <-chan struct{} { return s.ready }
+
+// Run serves until ctx ends, then shuts down within 5 seconds.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("opshttp: %w", err)
+	}
+	s.mu.Lock()
+	s.bound = ln.Addr().String()
+	s.mu.Unlock()
+	close(s.ready)
+	s.log.Info("ops server listening", zap.String("addr", s.bound))
+	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("opshttp: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("opshttp: shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("opshttp: %w", err)
+	}
+	return nil
+}

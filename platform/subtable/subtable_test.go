@@ -1,0 +1,135 @@
+package subtable_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/hookline/hookline/platform/kafkatest"
+	"github.com/hookline/hookline/platform/subtable"
+	"github.com/hookline/hookline/schemas/record"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+func sub(id, url string) *record.Subscription {
+	s := &record.Subscription{ID: id, URL: url, EventTypes: []string{"*"}, Secrets: []record.Secret{{Key: secret}}}
+	s.Normalize()
+	return s
+}
+
+func produce(t *testing.T, cl *kgo.Client, recs ...*kgo.Record) {
+	t.Helper()
+	if err := cl.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func rec(t *testing.T, topic string, s *record.Subscription) *kgo.Record {
+	t.Helper()
+	r, err := s.Record(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s", what)
+		case <-tick.C:
+		}
+	}
+}
+
+func TestTableCatchesUpThenTails(t *testing.T) {
+	t.Parallel()
+	c := kafkatest.New(t)
+	topic := c.Topic(t, 1, map[string]string{"cleanup.policy": "compact"})
+	cl := c.Client(t)
+	// History before the table starts: a replaced record, a deleted one,
+	// and a record that does not decode.
+	produce(t, cl,
+		rec(t, topic, sub("a", "https://a.example/v1")),
+		rec(t, topic, sub("a", "https://a.example/v2")),
+		rec(t, topic, sub("b", "https://b.example")),
+		record.Tombstone(topic, "b"),
+		&kgo.Record{Topic: topic, Key: []byte("c"), Value: []byte("not json")},
+		rec(t, topic, sub("d", "https://d.example")),
+	)
+	var changes []subtable.Change
+	tbl := subtable.New(c.Opts(), topic, subtable.OnChange(func(ch subtable.Change) { changes = append(changes, ch) }))
+	if err := tbl.Check(); err == nil {
+		t.Fatal("ready before Run")
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- tbl.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	wctx, wcancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer wcancel()
+	if err := tbl.WaitReady(wctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := tbl.Get("a"); !ok || got.URL != "https://a.example/v2" {
+		t.Fatalf("a = %+v, %v; want v2", got, ok)
+	}
+	if _, ok := tbl.Get("b"); ok {
+		t.Fatal("b survived its tombstone")
+	}
+	if _, ok := tbl.Get("c"); ok {
+		t.Fatal("undecodable c is in the table")
+	}
+	if tbl.Len() != 2 || tbl.Invalid() != 1 {
+		t.Fatalf("len %d invalid %d, want 2 and 1", tbl.Len(), tbl.Invalid())
+	}
+	// Changes after catching up apply without a restart.
+	v := tbl.Version()
+	paused := sub("a", "https://a.example/v3")
+	paused.State = record.StatePaused
+	produce(t, cl, rec(t, topic, paused), record.Tombstone(topic, "d"))
+	waitFor(t, "tailing", func() bool { _, dOK := tbl.Get("d"); return !dOK && tbl.Version() >= v+2 })
+	if got, _ := tbl.Get("a"); got.Active() || got.URL != "https://a.example/v3" {
+		t.Fatalf("a = %+v, want paused v3", got)
+	}
+	ids := []string{}
+	for _, s := range tbl.All() {
+		ids = append(ids, s.ID)
+	}
+	if len(ids) != 1 || ids[0] != "a" {
+		t.Fatalf("All = %v, want [a]", ids)
+	}
+}
+
+func TestEmptyTopicIsReadyAtOnce(t *testing.T) {
+	t.Parallel()
+	c := kafkatest.New(t)
+	topic := c.Topic(t, 1, map[string]string{"cleanup.policy": "compact"})
+	tbl := subtable.New(c.Opts(), topic)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- tbl.Run(ctx) }()
+	wctx, wcancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer wcancel()
+	if err := tbl.WaitReady(wctx); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -13,4 +13,9 @@
 //     object becomes the event's data, so raw deliveries are byte-identical.
 //
 // Anything else is a *DecodeError that names what is wrong.
+//
+// Event.MarshalJSON writes the structured JSON form, embedding JSON data as
+// a JSON value (compacted by encoding/json). Hookline's own records use
+// Event.MarshalExact, which falls back to data_base64 whenever embedding
+// would change the bytes, so data survives the pipeline byte for byte.
 package event

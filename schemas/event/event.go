@@ -55,7 +55,9 @@ func (e *Event) DataIsJSON() bool {
 	return mt == ContentTypeJSON || strings.HasSuffix(mt, "+json") || mt == "text/json"
 }
 
-// Validate checks the required attributes (id, source, type, specversion).
+// Validate checks the required attributes (id, source, type, specversion)
+// and that no extension reuses the name of a context attribute or of
+// data/data_base64, which would make the event ambiguous in either mode.
 func (e *Event) Validate(mode Mode) error {
 	for _, f := range []struct{ name, v string }{
 		{"id", e.ID}, {"source", e.Source}, {"type", e.Type}, {"specversion", e.SpecVersion},
@@ -66,6 +68,11 @@ func (e *Event) Validate(mode Mode) error {
 	}
 	if e.SpecVersion != SpecVersion {
 		return &DecodeError{Mode: mode, Field: "specversion", Err: fmt.Errorf("%w: %q", ErrUnsupportedSpecVersion, e.SpecVersion)}
+	}
+	for _, k := range sortedKeys(e.Extensions) {
+		if knownAttrs[k] {
+			return &DecodeError{Mode: mode, Field: k, Err: fmt.Errorf("%w: %q is reserved, not an extension name", ErrInvalidAttribute, k)}
+		}
 	}
 	return nil
 }
@@ -90,8 +97,23 @@ var knownAttrs = map[string]bool{
 }
 
 // MarshalJSON encodes e as a structured-mode CloudEvent. JSON data is
-// embedded as is; other data is carried as data_base64.
+// embedded as a JSON value (encoding/json compacts it, so insignificant
+// whitespace is not kept); other data is carried as data_base64. It fails
+// when an extension reuses a reserved attribute name.
 func (e Event) MarshalJSON() ([]byte, error) {
+	return e.marshal(false)
+}
+
+// MarshalExact is MarshalJSON for Hookline's own records: JSON data that a
+// JSON encoder would rewrite (insignificant whitespace, or characters
+// encoding/json escapes such as '<', '>', '&') is carried in data_base64
+// instead, so decoding the result yields Data byte for byte. Raw-format
+// deliveries depend on this; webhook bodies use MarshalJSON.
+func (e *Event) MarshalExact() ([]byte, error) {
+	return e.marshal(true)
+}
+
+func (e *Event) marshal(exact bool) ([]byte, error) {
 	s := structured{
 		ID: e.ID, Source: e.Source, SpecVersion: e.SpecVersion, Type: e.Type,
 		DataContentType: e.DataContentType, DataSchema: e.DataSchema, Subject: e.Subject,
@@ -100,14 +122,23 @@ func (e Event) MarshalJSON() ([]byte, error) {
 		s.Time = e.Time.UTC().Format(time.RFC3339Nano)
 	}
 	if len(e.Data) > 0 {
-		if e.DataIsJSON() && json.Valid(e.Data) {
+		isJSON := e.DataIsJSON() && json.Valid(e.Data)
+		switch {
+		case isJSON && string(bytes.TrimSpace(e.Data)) == "null" && !exact:
+			// "data": null reads back as no data, so say that plainly.
+		case isJSON && (!exact || stableJSON(e.Data)):
 			s.Data = json.RawMessage(e.Data)
-		} else {
+		default:
 			s.DataBase64 = base64.StdEncoding.EncodeToString(e.Data)
 		}
 	}
 	if len(e.Extensions) == 0 {
 		return json.Marshal(s)
+	}
+	for k := range e.Extensions {
+		if knownAttrs[k] {
+			return nil, fmt.Errorf("event: extension %q reuses a reserved attribute name", k)
+		}
 	}
 	// Extensions sit beside the known attributes at the top level.
 	base, err := json.Marshal(s)
@@ -125,9 +156,25 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	return append(out, ext[1:]...), nil
 }
 
+// stableJSON reports whether b survives being embedded as "data" byte for
+// byte: encoding/json compacts and HTML-escapes a json.RawMessage, and a
+// null "data" reads back as no data.
+func stableJSON(b []byte) bool {
+	var compact, escaped bytes.Buffer
+	if err := json.Compact(&compact, b); err != nil {
+		return false
+	}
+	json.HTMLEscape(&escaped, compact.Bytes())
+	return bytes.Equal(escaped.Bytes(), b) && string(b) != "null"
+}
+
 // UnmarshalJSON decodes a structured-mode CloudEvent without validating the
-// required attributes; DecodeStructured does both.
+// required attributes; DecodeStructured does both. JSON null leaves e
+// unchanged, as encoding/json expects of an Unmarshaler.
 func (e *Event) UnmarshalJSON(b []byte) error {
+	if string(bytes.TrimSpace(b)) == "null" {
+		return nil
+	}
 	ev, err := parseStructured(b)
 	if err != nil {
 		return err
@@ -142,6 +189,9 @@ func parseStructured(b []byte) (Event, error) {
 		if !json.Valid(b) {
 			return Event{}, &DecodeError{Mode: ModeStructured, Err: ErrNotJSON}
 		}
+		return Event{}, &DecodeError{Mode: ModeStructured, Err: ErrNotObject}
+	}
+	if raw == nil { // the JSON literal null
 		return Event{}, &DecodeError{Mode: ModeStructured, Err: ErrNotObject}
 	}
 	var e Event
@@ -168,16 +218,30 @@ func parseStructured(b []byte) (Event, error) {
 		}
 	}
 	if ts != "" {
-		t, err := time.Parse(time.RFC3339Nano, ts)
+		t, err := parseTime(ModeStructured, ts)
 		if err != nil {
-			return Event{}, &DecodeError{Mode: ModeStructured, Field: "time", Err: fmt.Errorf("%w: not RFC 3339: %q", ErrInvalidAttribute, ts)}
+			return Event{}, err
 		}
 		e.Time = t
 	}
-	if d, ok := raw["data"]; ok && string(d) != "null" {
-		e.Data = compactOrCopy(d)
+	d, hasData := raw["data"]
+	hasData = hasData && string(d) != "null"
+	if hasData {
+		e.Data = append([]byte(nil), d...)
+		// In the JSON format, a string "data" of a non-JSON content type
+		// is the data itself (text/plain, application/xml...), not a
+		// JSON document.
+		if !e.DataIsJSON() && len(d) > 0 && d[0] == '"' {
+			var text string
+			if err := json.Unmarshal(d, &text); err == nil {
+				e.Data = []byte(text)
+			}
+		}
 	}
 	if d, ok := raw["data_base64"]; ok && string(d) != "null" {
+		if hasData {
+			return Event{}, &DecodeError{Mode: ModeStructured, Field: "data_base64", Err: fmt.Errorf("%w: data and data_base64 are mutually exclusive", ErrInvalidAttribute)}
+		}
 		var s string
 		if err := json.Unmarshal(d, &s); err != nil {
 			return Event{}, &DecodeError{Mode: ModeStructured, Field: "data_base64", Err: fmt.Errorf("%w: want a string", ErrInvalidAttribute)}
@@ -189,7 +253,8 @@ func parseStructured(b []byte) (Event, error) {
 		e.Data = data
 	}
 	for k, v := range raw {
-		if knownAttrs[k] {
+		if knownAttrs[k] || string(v) == "null" {
+			// A null extension is an absent one.
 			continue
 		}
 		var s string
@@ -206,7 +271,15 @@ func parseStructured(b []byte) (Event, error) {
 	return e, nil
 }
 
-// compactOrCopy returns a private copy of raw JSON.
-func compactOrCopy(b []byte) []byte {
-	return append([]byte(nil), b...)
+// parseTime parses an RFC 3339 time attribute. It refuses times whose UTC
+// form falls outside years 0-9999, which RFC 3339 cannot write back.
+func parseTime(mode Mode, ts string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return time.Time{}, &DecodeError{Mode: mode, Field: "time", Err: fmt.Errorf("%w: not RFC 3339: %q", ErrInvalidAttribute, ts)}
+	}
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		return time.Time{}, &DecodeError{Mode: mode, Field: "time", Err: fmt.Errorf("%w: year out of range: %q", ErrInvalidAttribute, ts)}
+	}
+	return t, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -19,14 +20,18 @@ const (
 )
 
 // Decode reads a Kafka record as an event in whichever binding mode it uses
-// (see the package documentation). maxBytes limits the record's value plus
-// headers; zero means no limit.
+// (see the package documentation). maxBytes limits the record's key, value
+// and headers together; zero or less means no limit. A nil record is
+// ErrEmpty.
 //
 // Plain JSON events may lack an id; Decode then derives one from the
 // record's topic, partition and offset, so the same record always yields
 // the same event id. Their source defaults to "kafka://<topic>" and their
 // time to the record's timestamp.
 func Decode(r *kgo.Record, maxBytes int) (Event, error) {
+	if r == nil {
+		return Event{}, &DecodeError{Mode: ModePlain, Err: ErrEmpty}
+	}
 	size := len(r.Value) + len(r.Key)
 	for _, h := range r.Headers {
 		size += len(h.Key) + len(h.Value)
@@ -55,10 +60,17 @@ func modeOf(r *kgo.Record) Mode {
 			ct = string(h.Value)
 		}
 	}
-	if strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), ContentTypeStructured) {
+	if mediaType(ct) == ContentTypeStructured {
 		return ModeStructured
 	}
 	return ModePlain
+}
+
+// mediaType returns the lower-case media type of a content type, without
+// parameters.
+func mediaType(ct string) string {
+	mt, _, _ := strings.Cut(ct, ";")
+	return strings.ToLower(strings.TrimSpace(mt))
 }
 
 // DecodeStructured parses and validates a structured-mode JSON CloudEvent.
@@ -82,12 +94,21 @@ func decodeBinary(r *kgo.Record) (Event, error) {
 	for _, h := range r.Headers {
 		k := strings.ToLower(h.Key)
 		v := string(h.Value)
-		if k == HeaderContentType {
-			e.DataContentType = v
+		name, ok := strings.CutPrefix(k, HeaderPrefix)
+		if k != HeaderContentType && !ok {
 			continue
 		}
-		name, ok := strings.CutPrefix(k, HeaderPrefix)
-		if !ok {
+		// Attributes are Unicode strings; invalid UTF-8 would not survive
+		// the JSON records the event travels in.
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			field := name
+			if !ok {
+				field = HeaderContentType
+			}
+			return Event{}, &DecodeError{Mode: ModeBinary, Field: strings.ToValidUTF8(field, "?"), Err: fmt.Errorf("%w: not UTF-8", ErrInvalidAttribute)}
+		}
+		if k == HeaderContentType {
+			e.DataContentType = v
 			continue
 		}
 		switch name {
@@ -115,9 +136,9 @@ func decodeBinary(r *kgo.Record) (Event, error) {
 		}
 	}
 	if ts != "" {
-		t, err := time.Parse(time.RFC3339Nano, ts)
+		t, err := parseTime(ModeBinary, ts)
 		if err != nil {
-			return Event{}, &DecodeError{Mode: ModeBinary, Field: "time", Err: fmt.Errorf("%w: not RFC 3339: %q", ErrInvalidAttribute, ts)}
+			return Event{}, err
 		}
 		e.Time = t
 	}
@@ -138,8 +159,7 @@ func decodePlain(r *kgo.Record) (Event, error) {
 		if strings.ToLower(h.Key) != HeaderContentType {
 			continue
 		}
-		mt, _, _ := strings.Cut(strings.ToLower(string(h.Value)), ";")
-		mt = strings.TrimSpace(mt)
+		mt := mediaType(string(h.Value))
 		if mt != "" && mt != ContentTypeJSON && !strings.HasSuffix(mt, "+json") {
 			return Event{}, &DecodeError{Mode: ModePlain, Field: HeaderContentType, Err: fmt.Errorf("%w: %q", ErrUnsupportedContentType, mt)}
 		}
@@ -149,6 +169,9 @@ func decodePlain(r *kgo.Record) (Event, error) {
 		if !json.Valid(r.Value) {
 			return Event{}, &DecodeError{Mode: ModePlain, Err: ErrNotJSON}
 		}
+		return Event{}, &DecodeError{Mode: ModePlain, Err: ErrNotObject}
+	}
+	if obj == nil { // the JSON literal null
 		return Event{}, &DecodeError{Mode: ModePlain, Err: ErrNotObject}
 	}
 	if _, ok := obj["specversion"]; ok {
@@ -193,7 +216,8 @@ func RecordID(topic string, partition int32, offset int64) string {
 }
 
 // BinaryHeaders returns the record headers that carry e in binary mode.
-// The record's value is e.Data.
+// The record's value is e.Data. Empty attributes and extensions are left
+// out, and so are extensions with reserved names (see Event.Validate).
 func BinaryHeaders(e *Event) []kgo.RecordHeader {
 	hs := []kgo.RecordHeader{
 		{Key: HeaderPrefix + "specversion", Value: []byte(e.SpecVersion)},
@@ -213,7 +237,9 @@ func BinaryHeaders(e *Event) []kgo.RecordHeader {
 	add(HeaderPrefix+"dataschema", e.DataSchema)
 	add(HeaderContentType, e.DataContentType)
 	for _, k := range sortedKeys(e.Extensions) {
-		add(HeaderPrefix+k, e.Extensions[k])
+		if !knownAttrs[k] {
+			add(HeaderPrefix+k, e.Extensions[k])
+		}
 	}
 	return hs
 }

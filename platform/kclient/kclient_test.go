@@ -1,0 +1,99 @@
+package kclient_test
+
+import (
+	"context"
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookline/hookline/platform/flagenv"
+	"github.com/hookline/hookline/platform/kafkatest"
+	"github.com/hookline/hookline/platform/kclient"
+	"github.com/hookline/hookline/schemas/topic"
+)
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     kclient.Config
+		wantErr string
+	}{
+		{name: "ok", cfg: kclient.Config{Brokers: []string{"h:9092"}}},
+		{name: "no brokers", cfg: kclient.Config{}, wantErr: "at least one broker"},
+		{name: "no port", cfg: kclient.Config{Brokers: []string{"h"}}, wantErr: "host:port"},
+		{name: "cert without key", cfg: kclient.Config{Brokers: []string{"h:1"}, TLSCertFile: "c"}, wantErr: "go together"},
+		{name: "sasl without password", cfg: kclient.Config{Brokers: []string{"h:1"}, SASLMechanism: "PLAIN", SASLUser: "u"}, wantErr: "user and a password"},
+		{name: "unknown sasl", cfg: kclient.Config{Brokers: []string{"h:1"}, SASLMechanism: "GSSAPI", SASLUser: "u", SASLPassword: "p"}, wantErr: "unknown SASL"},
+		{name: "scram", cfg: kclient.Config{Brokers: []string{"h:1"}, SASLMechanism: "SCRAM-SHA-512", SASLUser: "u", SASLPassword: "p"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := tt.cfg.Opts(); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestOptsReadsTLSFiles(t *testing.T) {
+	cfg := kclient.Config{Brokers: []string{"h:1"}, TLSCAFile: t.TempDir() + "/missing.pem"}
+	if _, err := cfg.Opts(); err == nil || !strings.Contains(err.Error(), "CA file") {
+		t.Fatalf("err = %v, want a CA file error", err)
+	}
+}
+
+func TestFlagsAndEnv(t *testing.T) {
+	var cfg kclient.Config
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfg.RegisterFlags(fs)
+	env := map[string]string{"HOOKLINE_BROKERS": "k1:9092,k2:9092", "HOOKLINE_KAFKA_SASL_MECHANISM": "PLAIN"}
+	if err := flagenv.Parse(fs, []string{"--kafka-sasl-user", "u"}, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.Brokers, ",") != "k1:9092,k2:9092" || cfg.SASLMechanism != "PLAIN" || cfg.SASLUser != "u" {
+		t.Fatalf("cfg = %+v", cfg)
+	}
+}
+
+// TestEnsureTopicsIsIdempotent creates the Hookline topics twice on the
+// test broker: the second call creates nothing and fails on nothing.
+func TestEnsureTopicsIsIdempotent(t *testing.T) {
+	c := kafkatest.New(t)
+	names := topic.New(kafkatest.Name(t, "hl") + ".")
+	specs := names.Specs(topic.SpecOpts{Partitions: 2, RetryLevels: 2})
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	adm := c.Admin(t)
+	created, err := kclient.EnsureTopics(ctx, adm, specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(created) != len(specs) {
+		t.Fatalf("created %v, want %d topics", created, len(specs))
+	}
+	t.Cleanup(func() { _, _ = adm.DeleteTopics(context.Background(), created...) })
+	again, err := kclient.EnsureTopics(ctx, adm, specs)
+	if err != nil || len(again) != 0 {
+		t.Fatalf("second call created %v, err %v", again, err)
+	}
+	td, err := adm.ListTopics(ctx, names.Deliveries(), names.Subscriptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := len(td[names.Deliveries()].Partitions); p != 2 {
+		t.Fatalf("deliveries has %d partitions, want 2", p)
+	}
+}

@@ -56,6 +56,9 @@ type StringList []string
 
 func (l *StringList) String() string { return strings.Join(*l, ",") }
 
+// Type names the value for pflag (cobra) usage text.
+func (l *StringList) Type() string { return "strings" }
+
 // Set replaces the list with the comma-separated values of s.
 func (l *StringList) Set(s string) error {
 	*l = (*l)[:0]

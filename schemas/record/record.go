@@ -47,6 +47,21 @@ type Delivery struct {
 	RoutedAt time.Time `json:"routed_at,omitzero"`
 }
 
+// MarshalJSON encodes d with its event in exact form (see
+// event.Event.MarshalExact), so the event data reaches the dispatcher byte
+// for byte, as the raw payload format promises.
+func (d Delivery) MarshalJSON() ([]byte, error) {
+	type fields Delivery // the same fields without this method
+	ev, err := d.Event.MarshalExact()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(struct {
+		fields
+		Event json.RawMessage `json:"event"` // shadows fields.Event
+	}{fields(d), ev})
+}
+
 // NewDelivery builds the fresh delivery of e to subscriptionID.
 func NewDelivery(e event.Event, subscriptionID string, now time.Time) Delivery {
 	return Delivery{V: Version, ID: DeliveryID(e.ID, subscriptionID), SubscriptionID: subscriptionID, Event: e, RoutedAt: now.UTC()}
@@ -160,15 +175,17 @@ func encode(kind string, v any) ([]byte, error) {
 }
 
 func decode(kind string, b []byte, dst any, version func() int) error {
-	if len(b) == 0 {
+	trimmed := bytes.TrimLeft(b, " \t\r\n")
+	if len(trimmed) == 0 {
 		return &DecodeError{Kind: kind, Err: fmt.Errorf("%w: empty value", ErrMalformed)}
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(dst); err != nil {
-		return &DecodeError{Kind: kind, Err: fmt.Errorf("%w: %v", ErrMalformed, err)}
+	if trimmed[0] != '{' {
+		return &DecodeError{Kind: kind, Err: fmt.Errorf("%w: not a JSON object", ErrMalformed)}
 	}
-	if dec.More() {
-		return &DecodeError{Kind: kind, Err: fmt.Errorf("%w: trailing data", ErrMalformed)}
+	// json.Unmarshal, unlike a json.Decoder, refuses anything after the
+	// object, including a stray '}' or ']'.
+	if err := json.Unmarshal(b, dst); err != nil {
+		return &DecodeError{Kind: kind, Err: fmt.Errorf("%w: %w", ErrMalformed, err)}
 	}
 	if v := version(); v != Version {
 		return &DecodeError{Kind: kind, Err: fmt.Errorf("%w: %d", ErrUnsupportedVersion, v)}

@@ -2,8 +2,11 @@ package record
 
 import (
 	"fmt"
+	"maps"
+	"math"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -71,10 +74,14 @@ type Subscription struct {
 	Metadata      map[string]string `json:"metadata,omitempty"`
 }
 
-// Timeout returns the request timeout, defaulted.
+// Timeout returns the request timeout: DefaultTimeout when unset, at most
+// MaxTimeout.
 func (s *Subscription) Timeout() time.Duration {
 	if s.TimeoutMillis <= 0 {
 		return DefaultTimeout
+	}
+	if int64(s.TimeoutMillis) > MaxTimeout.Milliseconds() {
+		return MaxTimeout
 	}
 	return time.Duration(s.TimeoutMillis) * time.Millisecond
 }
@@ -115,13 +122,24 @@ func (s *Subscription) SigningSecrets(now time.Time) []webhook.Secret {
 	return out
 }
 
-// Redacted returns a copy of s without secret keys, for display.
+// Redacted returns a copy of s without secret keys, for display. The copy
+// shares no slices or maps with s.
 func (s Subscription) Redacted() Subscription {
-	secs := make([]Secret, len(s.Secrets))
+	var secs []Secret
+	if s.Secrets != nil {
+		secs = make([]Secret, len(s.Secrets))
+	}
 	for i, sec := range s.Secrets {
-		secs[i] = Secret{Key: webhook.SecretPrefix + "[redacted]", ExpiresAt: sec.ExpiresAt}
+		secs[i] = Secret{Key: webhook.SecretPrefix + "[redacted]"}
+		if sec.ExpiresAt != nil {
+			at := *sec.ExpiresAt
+			secs[i].ExpiresAt = &at
+		}
 	}
 	s.Secrets = secs
+	s.EventTypes = slices.Clone(s.EventTypes)
+	s.Headers = maps.Clone(s.Headers)
+	s.Metadata = maps.Clone(s.Metadata)
 	return s
 }
 
@@ -155,6 +173,9 @@ var (
 
 // ValidatePattern checks one event type pattern.
 func ValidatePattern(p string) error {
+	if p == "*" {
+		return nil
+	}
 	if !typePattern.MatchString(p) || strings.Contains(strings.TrimSuffix(p, ".*"), "*") {
 		return &FieldError{Field: "event_types", Message: fmt.Sprintf("invalid pattern %q: want an exact type, a prefix ending in \".*\", or \"*\"", p)}
 	}
@@ -191,13 +212,15 @@ func (s *Subscription) Validate() error {
 			return &FieldError{Field: "secrets[" + strconv.Itoa(i) + "]", Message: "not a valid whsec_ secret"}
 		}
 	}
-	if s.RateLimit < 0 {
-		return &FieldError{Field: "rate_limit", Message: "must not be negative"}
+	if s.RateLimit < 0 || math.IsNaN(s.RateLimit) || math.IsInf(s.RateLimit, 0) {
+		return &FieldError{Field: "rate_limit", Message: "must be a finite number, not negative"}
 	}
 	if s.MaxInFlight < 0 {
 		return &FieldError{Field: "max_in_flight", Message: "must not be negative"}
 	}
-	if s.TimeoutMillis < 0 || time.Duration(s.TimeoutMillis)*time.Millisecond > MaxTimeout {
+	// Compare milliseconds: converting a huge value to a Duration first
+	// overflows and can wrap into range.
+	if s.TimeoutMillis < 0 || int64(s.TimeoutMillis) > MaxTimeout.Milliseconds() {
 		return &FieldError{Field: "timeout_ms", Message: fmt.Sprintf("must be between 0 and %d", MaxTimeout.Milliseconds())}
 	}
 	switch s.State {
@@ -205,12 +228,56 @@ func (s *Subscription) Validate() error {
 	default:
 		return &FieldError{Field: "state", Message: fmt.Sprintf("unknown state %q", s.State)}
 	}
-	for k := range s.Headers {
-		if strings.HasPrefix(strings.ToLower(k), "webhook-") || strings.EqualFold(k, "content-type") || strings.EqualFold(k, "host") || strings.EqualFold(k, "content-length") {
+	for _, k := range slices.Sorted(maps.Keys(s.Headers)) {
+		if !validHeaderName(k) {
+			return &FieldError{Field: "headers", Message: fmt.Sprintf("header name %q is not an HTTP token", k)}
+		}
+		if !validHeaderValue(s.Headers[k]) {
+			return &FieldError{Field: "headers", Message: fmt.Sprintf("header %q has a control character in its value", k)}
+		}
+		lk := strings.ToLower(k)
+		if strings.HasPrefix(lk, "webhook-") || reservedHeaders[lk] ||
+			(s.Format == FormatCloudEventsBinary && strings.HasPrefix(lk, "ce-")) {
 			return &FieldError{Field: "headers", Message: fmt.Sprintf("header %q is set by Hookline", k)}
 		}
 	}
 	return nil
+}
+
+// reservedHeaders are set by Hookline or by the HTTP client; a
+// subscription may not override them.
+var reservedHeaders = map[string]bool{
+	"content-type": true, "content-length": true, "host": true,
+	"transfer-encoding": true, "connection": true,
+}
+
+// validHeaderName reports whether k is an RFC 9110 token, which net/http
+// requires of header names.
+func validHeaderName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue reports whether v has no control characters other than
+// horizontal tab, as net/http requires of header values.
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // ValidateURL accepts absolute http and https URLs with a host and no

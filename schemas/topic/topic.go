@@ -31,10 +31,17 @@ func New(prefix string) Names { return Names{Prefix: prefix} }
 // Default returns Names under DefaultPrefix.
 func Default() Names { return Names{Prefix: DefaultPrefix} }
 
+// Subscriptions is the compacted topic of Subscription records.
 func (n Names) Subscriptions() string { return n.Prefix + "subscriptions" }
-func (n Names) Deliveries() string    { return n.Prefix + "deliveries" }
-func (n Names) DLQ() string           { return n.Prefix + "dlq" }
-func (n Names) Attempts() string      { return n.Prefix + "attempts" }
+
+// Deliveries is the topic of fresh Delivery records.
+func (n Names) Deliveries() string { return n.Prefix + "deliveries" }
+
+// DLQ is the topic of DeadLetter records.
+func (n Names) DLQ() string { return n.Prefix + "dlq" }
+
+// Attempts is the topic of Attempt records.
+func (n Names) Attempts() string { return n.Prefix + "attempts" }
 
 // Retry returns the name of retry topic level (1-based).
 func (n Names) Retry(level int) string { return n.Prefix + "retry." + strconv.Itoa(level) }

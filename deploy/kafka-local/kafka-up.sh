@@ -64,6 +64,9 @@ transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
+# Few internal partitions: the first group join and transaction are fast.
+offsets.topic.num.partitions=5
+transaction.state.log.num.partitions=5
 
 # Tests join groups and create topics on the fly.
 group.initial.rebalance.delay.ms=0

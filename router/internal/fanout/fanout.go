@@ -1,0 +1,270 @@
+// Package fanout is the router's routing core: it turns one source record
+// into the records the router produces for it, in four steps:
+//
+//  1. decode the record as a CloudEvent (binary, structured or plain JSON);
+//  2. validate the event's data against its registered JSON Schema;
+//  3. match the event against every active subscription, by event type
+//     pattern and then by the subscription's CEL filter;
+//  4. build one Delivery record per match, keyed by subscription id.
+//
+// A record that fails step 1 or 2, or whose records would be too large to
+// produce, yields exactly one DeadLetter record (stage "route") instead,
+// carrying the raw record so that nothing is lost.
+//
+// Route does no I/O and reads no clock: the same record, subscription Set
+// and time give the same output. That is what makes the router's
+// transactional retries (after an abort or a crash) produce the very same
+// delivery ids.
+package fanout
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hookline/hookline/schemas/event"
+	"github.com/hookline/hookline/schemas/filter"
+	"github.com/hookline/hookline/schemas/header"
+	"github.com/hookline/hookline/schemas/record"
+	"github.com/hookline/hookline/schemas/registry"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Validator checks event data against the schema of its type. It is
+// satisfied by *registry.Registry: nil for valid data, an error wrapping
+// registry.ErrUnknownType for a type without a schema, or a
+// *registry.ValidationError naming the offending fields.
+type Validator interface {
+	Validate(eventType string, version int, data []byte) error
+}
+
+var _ Validator = (*registry.Registry)(nil)
+
+// Config says where records go and what input is acceptable.
+type Config struct {
+	// Deliveries and DLQ are the topics of Delivery and DeadLetter records.
+	Deliveries string
+	DLQ        string
+	// MaxEventBytes bounds a source record (key, value and headers
+	// together); larger ones are dead-lettered as too_large. Zero or less
+	// means no limit.
+	MaxEventBytes int
+	// MaxRecordBytes bounds every record Route returns, as Kafka counts
+	// it within a batch: it should not exceed the producer's batch limit
+	// nor the topics' max.message.bytes. An event whose deliveries would
+	// exceed it is dead-lettered as too_large, and a dead letter that would
+	// exceed it carries a truncated raw value. Zero or less means no limit.
+	MaxRecordBytes int
+	// RejectUnknownTypes dead-letters events whose type has no registered
+	// schema (reason unknown_type); by default they are routed unvalidated.
+	RejectUnknownTypes bool
+	// Validator checks event data; nil skips validation.
+	Validator Validator
+}
+
+// Router routes records under one Config. It is safe for concurrent use.
+type Router struct {
+	cfg Config
+}
+
+// New returns a Router for cfg.
+func New(cfg Config) *Router { return &Router{cfg: cfg} }
+
+// Result is what Route decided for one source record.
+type Result struct {
+	// Event is the decoded event; nil when the record does not decode.
+	Event *event.Event
+	// Records are the records to produce: one Delivery per match, or a
+	// single DeadLetter. Empty when the event matches no subscription.
+	Records []*kgo.Record
+	// Deliveries is the number of Delivery records in Records (the number
+	// of matching subscriptions).
+	Deliveries int
+	// Reason is the dead-letter reason (record.Reason*), or "" when the
+	// event was routed.
+	Reason string
+	// Err is why the record was dead-lettered; nil when routed.
+	Err error
+	// FilterErrors are the filters that failed for this event; each such
+	// subscription was treated as not matching.
+	FilterErrors []FilterError
+}
+
+// Route decodes, validates and matches rec against set, and returns the
+// records to produce. now stamps the records (Delivery.RoutedAt,
+// DeadLetter.FailedAt); it does not affect delivery ids.
+func (r *Router) Route(set *Set, rec *kgo.Record, now time.Time) Result {
+	ev, err := event.Decode(rec, r.cfg.MaxEventBytes)
+	if err != nil {
+		reason := record.ReasonInvalidEvent
+		if errors.Is(err, event.ErrTooLarge) {
+			reason = record.ReasonTooLarge
+		}
+		return r.deadLetter(rec, nil, reason, err, now)
+	}
+	if r.cfg.Validator != nil {
+		if reason, err := r.validate(&ev); err != nil {
+			return r.deadLetter(rec, &ev, reason, err, now)
+		}
+	}
+
+	res := Result{Event: &ev}
+	var vars map[string]any // parsed once, only if some filter needs it
+	for i := range set.targets {
+		t := &set.targets[i]
+		if !t.sub.Matches(ev.Type) {
+			continue
+		}
+		if t.err != nil {
+			res.FilterErrors = append(res.FilterErrors, FilterError{SubscriptionID: t.sub.ID, Filter: t.sub.Filter, Err: t.err})
+			continue
+		}
+		if t.prg != nil {
+			if vars == nil {
+				vars = filter.Vars(&ev)
+			}
+			ok, err := t.prg.Match(vars)
+			if err != nil {
+				res.FilterErrors = append(res.FilterErrors, FilterError{SubscriptionID: t.sub.ID, Filter: t.sub.Filter, Err: err})
+				continue
+			}
+			if !ok {
+				continue
+			}
+		}
+		d := record.NewDelivery(ev, t.sub.ID, now)
+		out, err := d.Record(r.cfg.Deliveries)
+		if err != nil {
+			// The event decoded, so this is an event the record format
+			// cannot carry; it is no better for any other subscription.
+			dl := r.deadLetter(rec, &ev, record.ReasonInvalidEvent, fmt.Errorf("encoding delivery: %w", err), now)
+			dl.FilterErrors = res.FilterErrors
+			return dl
+		}
+		if n := RecordSize(out); r.cfg.MaxRecordBytes > 0 && n > r.cfg.MaxRecordBytes {
+			dl := r.deadLetter(rec, &ev, record.ReasonTooLarge,
+				fmt.Errorf("%w: delivery record is %d bytes, limit %d", ErrRecordTooLarge, n, r.cfg.MaxRecordBytes), now)
+			dl.FilterErrors = res.FilterErrors
+			return dl
+		}
+		res.Records = append(res.Records, out)
+	}
+	res.Deliveries = len(res.Records)
+	return res
+}
+
+// validate classifies the validator's verdict on ev.
+func (r *Router) validate(ev *event.Event) (reason string, err error) {
+	err = r.cfg.Validator.Validate(ev.Type, registry.VersionOf(ev.DataSchema), ev.Data)
+	var verr *registry.ValidationError
+	switch {
+	case err == nil:
+		return "", nil
+	case errors.Is(err, registry.ErrUnknownType):
+		if !r.cfg.RejectUnknownTypes {
+			return "", nil
+		}
+		return record.ReasonUnknownType, err
+	case errors.As(err, &verr):
+		return record.ReasonSchemaViolation, err
+	default:
+		// Not a verdict on the data, but the data could not be checked.
+		return record.ReasonSchemaViolation, err
+	}
+}
+
+// deadLetter returns the Result that dead-letters rec. ev is the decoded
+// event, if any: the dead letter is then keyed by its id.
+func (r *Router) deadLetter(rec *kgo.Record, ev *event.Event, reason string, cause error, now time.Time) Result {
+	dl := record.DeadLetter{
+		V:         record.Version,
+		Raw:       record.RawOf(rec),
+		Stage:     record.StageRoute,
+		Reason:    reason,
+		LastError: cause.Error(),
+		FailedAt:  now.UTC(),
+		Source:    record.ProvenanceOf(rec),
+	}
+	out, err := r.deadLetterRecord(&dl, ev)
+	res := Result{Event: ev, Reason: reason, Err: cause}
+	if err != nil {
+		// A DeadLetter of plain strings and bytes always encodes; should
+		// it not, keep what can be kept rather than lose the record.
+		dl.Raw = nil
+		dl.LastError += "; raw record dropped: " + err.Error()
+		out, _ = r.deadLetterRecord(&dl, ev)
+	}
+	if out != nil {
+		res.Records = []*kgo.Record{out}
+	}
+	return res
+}
+
+func (r *Router) deadLetterRecord(dl *record.DeadLetter, ev *event.Event) (*kgo.Record, error) {
+	build := func() (*kgo.Record, error) {
+		out, err := dl.Record(r.cfg.DLQ)
+		if err != nil {
+			return nil, err
+		}
+		if ev != nil {
+			// DESIGN: route-stage dead letters are keyed by event id.
+			out.Key = []byte(ev.ID)
+			out.Headers = append(out.Headers,
+				kgo.RecordHeader{Key: header.EventID, Value: []byte(ev.ID)},
+				kgo.RecordHeader{Key: header.EventType, Value: []byte(ev.Type)})
+		}
+		return out, nil
+	}
+	out, err := build()
+	if err != nil || r.cfg.MaxRecordBytes <= 0 || RecordSize(out) <= r.cfg.MaxRecordBytes {
+		return out, err
+	}
+	// Too large for the DLQ topic: keep as much of the raw value as fits.
+	// The provenance still points at the whole record in the source topic.
+	full := len(dl.Raw.Value)
+	note := dl.LastError
+	for range 4 {
+		excess := RecordSize(out) - r.cfg.MaxRecordBytes
+		if excess <= 0 {
+			return out, nil
+		}
+		// The value is base64 in JSON: 4 bytes for every 3 of raw value.
+		keep := len(dl.Raw.Value) - (excess*3+3)/4 - 256
+		if keep <= 0 {
+			dl.Raw.Value = nil
+			dl.Raw.Headers = nil
+			dl.Raw.Key = nil
+		} else {
+			dl.Raw.Value = dl.Raw.Value[:keep]
+		}
+		dl.LastError = fmt.Sprintf("%s; raw value truncated to %d of %d bytes (the whole record is at %s)",
+			note, len(dl.Raw.Value), full, dl.Source)
+		if out, err = build(); err != nil {
+			return nil, err
+		}
+	}
+	if RecordSize(out) > r.cfg.MaxRecordBytes {
+		dl.Raw = nil
+		return build()
+	}
+	return out, nil
+}
+
+// RecordSize estimates the bytes r takes in a record batch of its own: key,
+// value and headers plus the batch and per-field framing, rounded up.
+func RecordSize(r *kgo.Record) int {
+	const (
+		batchOverhead  = 61 // the v2 record batch header
+		recordOverhead = 40 // length, attributes, deltas, key/value lengths
+		headerOverhead = 10 // two varint lengths per header
+	)
+	n := batchOverhead + recordOverhead + len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += headerOverhead + len(h.Key) + len(h.Value)
+	}
+	return n
+}
+
+// ErrRecordTooLarge means a record Route would produce exceeds
+// Config.MaxRecordBytes.
+var ErrRecordTooLarge = errors.New("record too large to produce")

@@ -1,0 +1,165 @@
+package route
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/hookline/hookline/schemas/topic"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Defaults applied to a zero Config field.
+const (
+	DefaultGroup          = "hookline-router"
+	DefaultMaxEventBytes  = 1 << 20
+	DefaultMaxRecordBytes = 1_000_012 // Kafka's (and franz-go's) default batch limit
+	DefaultMaxPollRecords = 1000
+	DefaultDrainTimeout   = 10 * time.Second
+)
+
+// Config configures a Router. Zero fields take the defaults noted.
+type Config struct {
+	// ClientOpts reach Kafka (seed brokers, TLS, SASL, logger, hooks). The
+	// Router adds its own group, consume and transaction options.
+	ClientOpts []kgo.Opt
+
+	// Sources are the topics to consume; default topic.DefaultSource.
+	// With SourceRegex they are regular expressions, and Hookline's own
+	// topics under Topics are excluded even if they match.
+	Sources     []string
+	SourceRegex bool
+	// Group is the consumer group; default DefaultGroup.
+	Group string
+	// TransactionalID must be unique per running instance and stable
+	// across its restarts, so that a restarted instance fences its
+	// previous incarnation and aborts the transaction it left open.
+	// Required.
+	TransactionalID string
+	// Topics names the deliveries and dead-letter topics. The zero value
+	// means no prefix; use topic.Default() for "hookline.".
+	Topics topic.Names
+
+	// MaxEventBytes bounds a source record (key, value and headers);
+	// larger ones are dead-lettered as too_large. Default
+	// DefaultMaxEventBytes.
+	MaxEventBytes int
+	// MaxRecordBytes bounds every produced record and is the producer's
+	// batch limit; keep it at or below the deliveries and DLQ topics'
+	// max.message.bytes. Default DefaultMaxRecordBytes.
+	MaxRecordBytes int
+	// RejectUnknownTypes dead-letters events whose type has no registered
+	// schema (reason unknown_type). By default they are routed.
+	RejectUnknownTypes bool
+
+	// MaxPollRecords bounds the records routed in one transaction; default
+	// DefaultMaxPollRecords.
+	MaxPollRecords int
+	// SessionTimeout, RebalanceTimeout and TransactionTimeout override
+	// franz-go's defaults (45 s, 60 s, 40 s) when positive. A crashed
+	// instance holds its partitions until its session times out.
+	SessionTimeout     time.Duration
+	RebalanceTimeout   time.Duration
+	TransactionTimeout time.Duration
+	// DrainTimeout bounds how long Run finishes the batch in hand after its
+	// context ends; default DefaultDrainTimeout.
+	DrainTimeout time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if len(c.Sources) == 0 {
+		c.Sources = []string{topic.DefaultSource}
+	}
+	if c.Group == "" {
+		c.Group = DefaultGroup
+	}
+	if c.MaxEventBytes == 0 {
+		c.MaxEventBytes = DefaultMaxEventBytes
+	}
+	if c.MaxRecordBytes == 0 {
+		c.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	if c.MaxPollRecords == 0 {
+		c.MaxPollRecords = DefaultMaxPollRecords
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+}
+
+// Validate checks c after defaults are applied.
+func (c Config) Validate() error {
+	c.setDefaults()
+	if c.TransactionalID == "" {
+		return errors.New("route: a transactional id is required")
+	}
+	for _, s := range c.Sources {
+		if s == "" {
+			return errors.New("route: empty source topic")
+		}
+		if c.SourceRegex {
+			if _, err := regexp.Compile(s); err != nil {
+				return fmt.Errorf("route: source pattern %q: %w", s, err)
+			}
+			continue
+		}
+		if slices.Contains(c.ownTopics(), s) {
+			return fmt.Errorf("route: source topic %q is one of Hookline's own topics", s)
+		}
+	}
+	switch {
+	case c.MaxEventBytes < 0:
+		return errors.New("route: max event bytes must be positive")
+	case c.MaxRecordBytes < 1024 || c.MaxRecordBytes > 1<<30:
+		return errors.New("route: max record bytes must be between 1 KiB and 1 GiB")
+	case c.MaxPollRecords < 0:
+		return errors.New("route: max poll records must be positive")
+	case c.DrainTimeout < 0:
+		return errors.New("route: drain timeout must not be negative")
+	}
+	return nil
+}
+
+// ownTopics are the topics the router must never consume: what it
+// writes, and Hookline's other records.
+func (c Config) ownTopics() []string {
+	return []string{c.Topics.Deliveries(), c.Topics.DLQ(), c.Topics.Subscriptions(), c.Topics.Attempts()}
+}
+
+// excludePattern matches every Hookline topic under c.Topics.
+func (c Config) excludePattern() string {
+	return "^" + regexp.QuoteMeta(c.Topics.Prefix) + `(deliveries|dlq|subscriptions|attempts|retry\.[0-9]+)$`
+}
+
+// clientOpts returns the options of the router's transactional group
+// client.
+func (c Config) clientOpts() []kgo.Opt {
+	opts := append(slices.Clone(c.ClientOpts),
+		kgo.ConsumerGroup(c.Group),
+		kgo.ConsumeTopics(c.Sources...),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.TransactionalID(c.TransactionalID),
+		kgo.ProducerBatchMaxBytes(int32(c.MaxRecordBytes)),
+		// Fetch whole oversize records (to dead-letter them) in one go.
+		kgo.FetchMaxPartitionBytes(int32(max(1<<20, min(c.MaxEventBytes, 1<<28)+64<<10))),
+	)
+	if c.SourceRegex {
+		opts = append(opts, kgo.ConsumeRegex(), kgo.ConsumeExcludeTopics(c.excludePattern()))
+	}
+	if c.SessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(c.SessionTimeout))
+		// franz-go's 3 s default must stay below a third of the session.
+		opts = append(opts, kgo.HeartbeatInterval(min(3*time.Second, c.SessionTimeout/3)))
+	}
+	if c.RebalanceTimeout > 0 {
+		opts = append(opts, kgo.RebalanceTimeout(c.RebalanceTimeout))
+	}
+	if c.TransactionTimeout > 0 {
+		opts = append(opts, kgo.TransactionTimeout(c.TransactionTimeout))
+	}
+	return opts
+}

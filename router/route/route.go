@@ -1,0 +1,338 @@
+// Package route runs Hookline's router: a consumer-group member that reads
+// events from the source topics and fans each one out to the subscriptions
+// that want it, producing one Delivery record per match to the deliveries
+// topic (keyed by subscription id) and a DeadLetter for input it cannot
+// route.
+//
+// # Exactly-once fan-out
+//
+// Each batch of polled records is routed inside one Kafka transaction
+// (franz-go's GroupTransactSession): the deliveries, the dead letters and
+// the consumed offsets commit together or not at all. If the process dies
+// or the group rebalances before the commit, the transaction is aborted
+// (by the broker when a restarted instance with the same transactional id
+// fences it, or by the session on a rebalance) and the records are routed
+// again from the last committed offsets. Readers of the deliveries topic
+// that use read_committed, as the dispatcher does, therefore see every
+// delivery exactly once. Delivery ids are derived from (event id,
+// subscription id), so even a replay yields the same ids.
+//
+// # Bad input
+//
+// Undecodable, oversize and schema-invalid events (and, if configured,
+// events of unknown types) are written to the DLQ in the same transaction,
+// with their raw record and provenance; the router moves on. Events that
+// match no subscription are counted and dropped. A subscription filter
+// that does not compile or fails on an event never stops the router: the
+// subscription is treated as not matching, and the failure is logged and
+// counted.
+//
+// # Subscriptions
+//
+// The Router reads subscriptions from a table (platform/subtable) kept
+// current by its own goroutine; Run waits for the table to catch up
+// before consuming, and picks up changes at the next batch. Filters are
+// compiled once per subscription id and filter text.
+//
+// # Shutdown
+//
+// When Run's context ends, the Router stops polling, routes the batch in
+// hand and ends its transaction (within Config.DrainTimeout), then leaves
+// the group so that the other members take over its partitions at once.
+package route
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hookline/hookline/router/internal/fanout"
+	"github.com/hookline/hookline/schemas/filter"
+	"github.com/hookline/hookline/schemas/record"
+	"github.com/hookline/hookline/schemas/registry"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+)
+
+// Subscriptions is the subscription table the Router reads; a
+// *subtable.Table that the caller runs.
+type Subscriptions interface {
+	// All returns the subscriptions; the Router does not modify them.
+	All() []*record.Subscription
+	// Version changes whenever the subscriptions do.
+	Version() uint64
+	// WaitReady blocks until the table has caught up or ctx ends.
+	WaitReady(ctx context.Context) error
+}
+
+// Validator checks event data against the schema of its type; see
+// registry.Registry.Validate.
+type Validator = fanout.Validator
+
+// Option configures a Router.
+type Option interface{ apply(*Router) }
+
+type optFunc func(*Router)
+
+func (f optFunc) apply(r *Router) { f(r) }
+
+// WithLogger sets the logger; the default discards.
+func WithLogger(l *zap.Logger) Option { return optFunc(func(r *Router) { r.log = l }) }
+
+// WithRecorder sets the metrics recorder; the default records nothing.
+func WithRecorder(rec Recorder) Option { return optFunc(func(r *Router) { r.rec = rec }) }
+
+// WithValidator sets the schema validator, overriding the default
+// registry.Default(). A nil v disables validation.
+func WithValidator(v Validator) Option {
+	return optFunc(func(r *Router) { r.validator, r.validatorSet = v, true })
+}
+
+// withClock overrides time.Now, for tests.
+func withClock(now func() time.Time) Option { return optFunc(func(r *Router) { r.now = now }) }
+
+// Router routes events to subscriptions; see the package documentation.
+type Router struct {
+	cfg          Config
+	subs         Subscriptions
+	log          *zap.Logger
+	rec          Recorder
+	validator    Validator
+	validatorSet bool
+	now          func() time.Time
+
+	core       *fanout.Router
+	compiler   *fanout.Compiler
+	set        *fanout.Set
+	setVersion uint64
+}
+
+// New returns a Router of cfg reading subscriptions from subs. It fails if
+// cfg is invalid or the default schema registry cannot be loaded.
+func New(cfg Config, subs Subscriptions, opts ...Option) (*Router, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	r := &Router{cfg: cfg, subs: subs, log: zap.NewNop(), rec: nopRecorder{}, now: time.Now, compiler: fanout.NewCompiler()}
+	for _, o := range opts {
+		o.apply(r)
+	}
+	if !r.validatorSet {
+		reg, err := registry.Default()
+		if err != nil {
+			return nil, fmt.Errorf("route: loading schemas: %w", err)
+		}
+		r.validator = reg
+	}
+	fc := fanout.Config{
+		Deliveries:         cfg.Topics.Deliveries(),
+		DLQ:                cfg.Topics.DLQ(),
+		MaxEventBytes:      cfg.MaxEventBytes,
+		MaxRecordBytes:     cfg.MaxRecordBytes,
+		RejectUnknownTypes: cfg.RejectUnknownTypes,
+	}
+	if r.validator != nil {
+		fc.Validator = r.validator
+	}
+	r.core = fanout.New(fc)
+	return r, nil
+}
+
+// Run waits for the subscription table, then consumes and routes until ctx
+// ends. It returns nil after a clean shutdown, and an error when Kafka
+// fails in a way a restart must fix (a fenced transactional id, a
+// transaction that cannot end).
+func (r *Router) Run(ctx context.Context) error {
+	if err := r.subs.WaitReady(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("route: waiting for subscriptions: %w", err)
+	}
+	sess, err := kgo.NewGroupTransactSession(r.cfg.clientOpts()...)
+	if err != nil {
+		return fmt.Errorf("route: %w", err)
+	}
+	// Shutdown order: ctx ends polling; the batch in hand is routed and
+	// its transaction ended under work, which outlives ctx by at most
+	// DrainTimeout; then Close leaves the group.
+	defer sess.Close()
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	var drain *time.Timer
+	stopDrain := context.AfterFunc(ctx, func() { drain = time.AfterFunc(r.cfg.DrainTimeout, cancelWork) })
+	defer func() {
+		if !stopDrain() && drain != nil {
+			drain.Stop()
+		}
+	}()
+
+	r.log.Info("router consuming",
+		zap.Strings("sources", r.cfg.Sources), zap.Bool("regex", r.cfg.SourceRegex),
+		zap.String("group", r.cfg.Group), zap.String("transactional_id", r.cfg.TransactionalID),
+		zap.String("deliveries", r.cfg.Topics.Deliveries()))
+	var backoff time.Duration
+	for {
+		fetches := sess.PollRecords(ctx, r.cfg.MaxPollRecords)
+		if fetches.IsClientClosed() {
+			return nil
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				r.log.Warn("fetch error", zap.String("topic", t), zap.Int32("partition", p), zap.Error(err))
+			}
+		})
+		if !fetches.Empty() {
+			produceErr, err := r.transact(work, sess, fetches)
+			if err != nil {
+				return err
+			}
+			if produceErr != nil {
+				// Kafka refused a record (a missing topic, a broker
+				// down); the batch is consumed again after a pause.
+				backoff = min(max(2*backoff, 100*time.Millisecond), 10*time.Second)
+				r.log.Warn("producing failed; transaction aborted, routing the batch again",
+					zap.Duration("backoff", backoff), zap.Error(produceErr))
+				if !sleep(ctx, backoff) {
+					return nil
+				}
+			} else {
+				backoff = 0
+			}
+		}
+		if ctx.Err() != nil {
+			r.log.Info("router stopping: leaving the group")
+			return nil
+		}
+	}
+}
+
+// sleep waits d or until ctx ends, reporting whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// notice is something to log once the transaction that produced it has
+// committed.
+type notice struct {
+	rec *kgo.Record
+	res *fanout.Result
+}
+
+// transact routes one batch in one transaction. It returns the first
+// produce error (the transaction was then aborted), or an error that ends
+// the Router.
+func (r *Router) transact(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches) (produceErr, err error) {
+	start := time.Now()
+	set := r.snapshot()
+	if err := sess.Begin(); err != nil {
+		return nil, fmt.Errorf("route: beginning transaction: %w", err)
+	}
+	b := Batch{Events: map[string]int{}, DeadLetters: map[string]int{}, FilterErrors: map[string]int{}}
+	var notices []notice
+	promise := kgo.AbortingFirstErrPromise(sess.Client())
+	now := r.now()
+	fetches.EachRecord(func(rec *kgo.Record) {
+		res := r.core.Route(set, rec, now)
+		b.Events[rec.Topic]++
+		for _, out := range res.Records {
+			sess.Produce(ctx, out, promise.Promise())
+		}
+		for _, fe := range res.FilterErrors {
+			b.FilterErrors[filterKind(fe.Err)]++
+		}
+		switch {
+		case res.Reason != "":
+			b.DeadLetters[res.Reason]++
+		case res.Deliveries == 0:
+			b.Unmatched++
+		}
+		if res.Reason == "" {
+			b.Matches = append(b.Matches, res.Deliveries)
+			b.Deliveries += res.Deliveries
+		}
+		if res.Reason != "" || len(res.FilterErrors) > 0 {
+			notices = append(notices, notice{rec: rec, res: &res})
+		} else if ce := r.log.Check(zap.DebugLevel, "event routed"); ce != nil {
+			ce.Write(eventFields(rec, &res, zap.Int("deliveries", res.Deliveries))...)
+		}
+	})
+	produceErr = promise.Err()
+	committed, err := sess.End(ctx, kgo.TransactionEndTry(produceErr == nil))
+	took := time.Since(start)
+	if err != nil {
+		r.rec.Aborted(took)
+		return produceErr, fmt.Errorf("route: ending transaction: %w", err)
+	}
+	if !committed {
+		r.rec.Aborted(took)
+		if produceErr == nil {
+			r.log.Info("transaction aborted by a rebalance; the batch will be routed again",
+				zap.Int("records", fetches.NumRecords()))
+		}
+		return produceErr, nil
+	}
+	r.rec.Committed(&b, took)
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if n := len(p.Records); n > 0 {
+			r.rec.Lag(p.Topic, p.Partition, max(0, p.HighWatermark-p.Records[n-1].Offset-1))
+		}
+	})
+	for _, n := range notices {
+		r.report(n.rec, n.res)
+	}
+	return nil, nil
+}
+
+// report logs a dead letter or filter failure that has been committed.
+func (r *Router) report(rec *kgo.Record, res *fanout.Result) {
+	if res.Reason != "" {
+		r.log.Warn("event dead-lettered", eventFields(rec, res, zap.String("reason", res.Reason), zap.Error(res.Err))...)
+	}
+	for _, fe := range res.FilterErrors {
+		r.log.Warn("subscription filter failed; treated as not matching", eventFields(rec, res,
+			zap.String("subscription_id", fe.SubscriptionID), zap.String("kind", filterKind(fe.Err)), zap.Error(fe.Err))...)
+	}
+}
+
+func eventFields(rec *kgo.Record, res *fanout.Result, more ...zap.Field) []zap.Field {
+	fs := make([]zap.Field, 0, 5+len(more))
+	if res.Event != nil {
+		fs = append(fs, zap.String("event_id", res.Event.ID), zap.String("event_type", res.Event.Type))
+	}
+	fs = append(fs, zap.String("topic", rec.Topic), zap.Int32("partition", rec.Partition), zap.Int64("offset", rec.Offset))
+	return append(fs, more...)
+}
+
+func filterKind(err error) string {
+	if errors.Is(err, filter.ErrCompile) {
+		return "compile"
+	}
+	return "eval"
+}
+
+// snapshot returns the compiled subscription set, rebuilt when the table
+// has changed since the last batch.
+func (r *Router) snapshot() *fanout.Set {
+	v := r.subs.Version()
+	if r.set != nil && v == r.setVersion {
+		return r.set
+	}
+	set, failed := r.compiler.Compile(r.subs.All())
+	for _, f := range failed {
+		r.log.Warn("subscription filter does not compile; the subscription matches nothing until it is fixed",
+			zap.String("subscription_id", f.SubscriptionID), zap.Error(f.Err))
+	}
+	r.set, r.setVersion = set, v
+	r.rec.Subscriptions(set.Len())
+	return set
+}

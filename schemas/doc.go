@@ -8,6 +8,7 @@
 //   - header: the names of the hookline-* Kafka headers.
 //   - topic: topic names (with a configurable prefix) and topic specs.
 //   - registry: the embedded JSON Schemas of known event types.
+//   - filter: CEL filter expressions of subscriptions.
 //   - webhook: Standard Webhooks secrets, signing and verification; it
 //     imports only the standard library, so receivers can use it alone.
 package schemas

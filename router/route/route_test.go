@@ -1,0 +1,385 @@
+package route_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookline/hookline/router/internal/routetest"
+	"github.com/hookline/hookline/router/route"
+	"github.com/hookline/hookline/schemas/event"
+	"github.com/hookline/hookline/schemas/record"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// genEvent is a generated event and what the test knows about it.
+type genEvent struct {
+	id, typ, status, tenant string
+	amount                  float64
+	rec                     *kgo.Record
+}
+
+// genEvents returns n events of four types in all three binding modes.
+func genEvents(rng *rand.Rand, topic string, n int) []genEvent {
+	out := make([]genEvent, n)
+	for i := range out {
+		g := genEvent{id: fmt.Sprintf("evt_%05d", i), amount: float64(rng.IntN(20000)) / 100}
+		var ev event.Event
+		switch rng.IntN(4) {
+		case 0:
+			ev = routetest.Payment(g.id, g.amount)
+		case 1:
+			ev = routetest.PaymentFailed(g.id, g.amount)
+		case 2:
+			g.status = []string{"paid", "shipped", "delivered"}[rng.IntN(3)]
+			ev = routetest.Order(g.id, g.status)
+		default:
+			g.typ = "payment_success"
+			g.rec = routetest.Plain(topic, g.id, g.amount)
+			out[i] = g
+			continue
+		}
+		g.typ = ev.Type
+		if t := rng.IntN(3); t > 0 {
+			g.tenant = []string{"", "acme", "globex"}[t]
+			ev.Extensions = map[string]string{"tenant": g.tenant}
+		}
+		if rng.IntN(2) == 0 {
+			g.rec = routetest.Binary(topic, ev)
+		} else {
+			g.rec = routetest.Structured(topic, ev)
+		}
+		out[i] = g
+	}
+	return out
+}
+
+// testSub is a subscription and, independently of the router's pattern
+// matching and CEL, whether it wants an event.
+type testSub struct {
+	sub  *record.Subscription
+	want func(genEvent) bool
+}
+
+func fanOutSubs() []testSub {
+	isPayment := func(e genEvent) bool { return strings.HasPrefix(e.typ, "payment.") }
+	isOrder := func(e genEvent) bool { return strings.HasPrefix(e.typ, "order.") }
+	paused := routetest.Sub("paused", "", "*")
+	paused.State = record.StatePaused
+	return []testSub{
+		{routetest.Sub("all", "", "*"), func(genEvent) bool { return true }},
+		{routetest.Sub("payments", "", "payment.*"), isPayment},
+		{routetest.Sub("succeeded", "", "payment.succeeded"), func(e genEvent) bool { return e.typ == "payment.succeeded" }},
+		{routetest.Sub("orders", "", "order.*"), isOrder},
+		{routetest.Sub("order-changes", "", "order.status_changed"), isOrder},
+		{routetest.Sub("big-payments", "data.amount >= 100.0", "payment.*"), func(e genEvent) bool { return isPayment(e) && e.amount >= 100 }},
+		{routetest.Sub("shipped", `data.status == "shipped"`, "order.*"), func(e genEvent) bool { return isOrder(e) && e.status == "shipped" }},
+		{routetest.Sub("acme", `"tenant" in ext && ext.tenant == "acme"`, "*"), func(e genEvent) bool { return e.tenant == "acme" }},
+		{routetest.Sub("seed", "", "payment_success"), func(e genEvent) bool { return e.typ == "payment_success" }},
+		{routetest.Sub("seed-big", "data.amount > 50.0", "payment_success"), func(e genEvent) bool { return e.typ == "payment_success" && e.amount > 50 }},
+		{routetest.Sub("small-or-orders", `type == "order.status_changed" || data.amount < 20.0`, "payment.succeeded", "order.status_changed"),
+			func(e genEvent) bool { return isOrder(e) || (e.typ == "payment.succeeded" && e.amount < 20) }},
+		{routetest.Sub("nothing", "", "nothing.*"), func(genEvent) bool { return false }},
+		{paused, func(genEvent) bool { return false }},
+	}
+}
+
+// expect returns the delivery ids the router must produce.
+func expect(events []genEvent, subs []testSub) map[string]string {
+	want := map[string]string{}
+	for _, e := range events {
+		for _, s := range subs {
+			if s.want(e) {
+				want[record.DeliveryID(e.id, s.sub.ID)] = e.id + " -> " + s.sub.ID
+			}
+		}
+	}
+	return want
+}
+
+// checkExactlyOnce compares the delivery ids read with the expected ones.
+func checkExactlyOnce(t *testing.T, got map[string]int, want map[string]string) {
+	t.Helper()
+	var missing, dup, extra int
+	for id, what := range want {
+		switch n := got[id]; {
+		case n == 0:
+			if missing++; missing <= 5 {
+				t.Errorf("missing delivery %s (%s)", id, what)
+			}
+		case n > 1:
+			if dup++; dup <= 5 {
+				t.Errorf("delivery %s (%s) produced %d times", id, what, n)
+			}
+		}
+	}
+	for id := range got {
+		if _, ok := want[id]; !ok {
+			if extra++; extra <= 5 {
+				t.Errorf("unexpected delivery %s", id)
+			}
+		}
+	}
+	if missing+dup+extra > 0 {
+		t.Fatalf("%d expected deliveries: %d missing, %d duplicated, %d unexpected", len(want), missing, dup, extra)
+	}
+}
+
+// TestFanOut routes N events over M overlapping subscriptions and checks
+// the deliveries topic holds exactly the expected deliveries, each once.
+func TestFanOut(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 3)
+	subs := fanOutSubs()
+	for _, s := range subs {
+		h.putSubs(t, s.sub)
+	}
+	events := genEvents(rand.New(rand.NewPCG(1, 2)), h.source, 600)
+	recs := make([]*kgo.Record, len(events))
+	for i, e := range events {
+		recs[i] = e.rec
+	}
+	// Half before the router starts, half while it runs.
+	routetest.Produce(t, h.cl, recs[:300]...)
+	cfg := h.config(t)
+	cfg.MaxPollRecords = 97 // many transactions
+	counts := newCounter()
+	h.start(t, cfg, route.WithRecorder(counts))
+	routetest.Produce(t, h.cl, recs[300:]...)
+	routetest.WaitCaught(t, h.c, cfg.Group, h.source, 60*time.Second)
+
+	want := expect(events, subs)
+	checkExactlyOnce(t, h.deliveries(t), want)
+	s := counts.snapshot()
+	if s.events != len(events) || s.deliveries != len(want) || len(s.deadLetters) != 0 {
+		t.Errorf("recorded %d events, %d deliveries, dead letters %v; want %d, %d, none", s.events, s.deliveries, s.deadLetters, len(events), len(want))
+	}
+	if s.filterErrors["compile"]+s.filterErrors["eval"] != 0 {
+		t.Errorf("filter errors %v, want none", s.filterErrors)
+	}
+	t.Logf("%d events, %d deliveries in %d transactions", len(events), len(want), s.commits)
+}
+
+// TestSubscriptionChanges checks that adding, changing, pausing and
+// deleting subscriptions applies to later events without a restart.
+func TestSubscriptionChanges(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 2)
+	cfg := h.config(t)
+	counts := newCounter()
+	h.start(t, cfg, route.WithRecorder(counts))
+
+	want := map[string]string{}
+	routed := 0
+	send := func(e event.Event, to ...string) {
+		t.Helper()
+		routetest.Produce(t, h.cl, routetest.Binary(h.source, e))
+		for _, s := range to {
+			want[record.DeliveryID(e.ID, s)] = e.ID + " -> " + s
+		}
+		// Wait for the router to route it, so later changes come after.
+		routed++
+		routetest.Eventually(t, 30*time.Second, "event "+e.ID+" routed", func() bool { return counts.snapshot().events >= routed })
+	}
+	at := routetest.Epoch
+	version := func(s *record.Subscription) *record.Subscription {
+		at = at.Add(time.Second)
+		s.UpdatedAt = at
+		return s
+	}
+
+	a := version(routetest.Sub("a", "", "payment.*"))
+	h.putSubs(t, a)
+	send(routetest.Payment("e1", 10), "a")
+
+	b := version(routetest.Sub("b", "", "order.*"))
+	h.putSubs(t, b) // add
+	send(routetest.Order("e2", "paid"), "b")
+
+	a = version(routetest.Sub("a", "", "order.*"))
+	h.putSubs(t, a) // change pattern
+	send(routetest.Payment("e3", 10))
+	send(routetest.Order("e4", "paid"), "a", "b")
+
+	b = version(routetest.Sub("b", `data.status == "shipped"`, "order.*"))
+	h.putSubs(t, b) // change filter
+	send(routetest.Order("e5", "paid"), "a")
+	send(routetest.Order("e6", "shipped"), "a", "b")
+
+	a.State = record.StatePaused
+	h.putSubs(t, version(a)) // pause
+	send(routetest.Order("e7", "shipped"), "b")
+
+	h.deleteSub(t, "b") // delete
+	send(routetest.Order("e8", "shipped"))
+
+	a.State = record.StateActive
+	h.putSubs(t, version(a)) // resume
+	send(routetest.Order("e9", "shipped"), "a")
+
+	b = version(routetest.Sub("b", "data.amount >", "payment.*"))
+	h.putSubs(t, b) // a filter that does not compile
+	send(routetest.Payment("e10", 5))
+	if got := counts.snapshot().filterErrors["compile"]; got != 1 {
+		t.Errorf("compile filter errors = %d, want 1", got)
+	}
+
+	checkExactlyOnce(t, h.deliveries(t), want)
+}
+
+// TestPoisonEvents checks that bad input goes to the DLQ with the right
+// reason while the valid events around it are delivered.
+func TestPoisonEvents(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 1)
+	// The 2 MiB event needs a source topic (and producer) that take it.
+	// One partition, so that source offsets index the cases.
+	h.source = h.c.Topic(t, 1, map[string]string{"max.message.bytes": "4194304"})
+	big := h.c.Client(t, kgo.ProducerBatchMaxBytes(4<<20))
+	h.putSubs(t,
+		routetest.Sub("all", "", "*"),
+		routetest.Sub("erring", "data.no.such.field == 1", "payment.succeeded"),
+	)
+	cfg := h.config(t)
+	cfg.RejectUnknownTypes = true
+	counts := newCounter()
+	h.start(t, cfg, route.WithRecorder(counts))
+
+	textPlain := routetest.Plain(h.source, "bad_ct", 1)
+	textPlain.Headers = []kgo.RecordHeader{{Key: "content-type", Value: []byte("text/plain")}}
+	random := make([]byte, 512)
+	for i := range random {
+		random[i] = byte(rand.IntN(256))
+	}
+	random[0] = 0xff // never valid JSON
+	huge := append([]byte(`{"type":"payment_success","amount":1,"customer":"c","pad":"`), bytes.Repeat([]byte("x"), 2<<20)...)
+	huge = append(huge, `"}`...)
+	cases := []struct {
+		rec    *kgo.Record
+		reason string // "" for a valid event
+		field  string // last_error names it
+	}{
+		{routetest.Binary(h.source, routetest.Payment("ok1", 10)), "", ""},
+		{&kgo.Record{Topic: h.source, Key: []byte("rnd"), Value: random}, record.ReasonInvalidEvent, "JSON"},
+		{routetest.Plain(h.source, "ok2", 20), "", ""},
+		{textPlain, record.ReasonInvalidEvent, "content-type"},
+		{routetest.Binary(h.source, routetest.Payment("neg", -1)), record.ReasonSchemaViolation, "/amount"},
+		{routetest.Structured(h.source, routetest.Order("bad_status", "teleported")), record.ReasonSchemaViolation, "/status"},
+		{routetest.Binary(h.source, routetest.PaymentFailed("unknown", 1)), record.ReasonUnknownType, "payment.failed"},
+		{&kgo.Record{Topic: h.source, Key: []byte("huge"), Value: huge}, record.ReasonTooLarge, "too large"},
+		{routetest.Structured(h.source, routetest.Order("ok3", "shipped")), "", ""},
+	}
+	wantDeliveries := map[string]string{}
+	wantDead := map[string]int{}
+	for _, tc := range cases {
+		routetest.Produce(t, big, tc.rec)
+		if tc.reason == "" {
+			id := tc.rec.Key
+			wantDeliveries[record.DeliveryID(string(id), "all")] = string(id)
+		} else {
+			wantDead[tc.reason]++
+		}
+	}
+	routetest.WaitCaught(t, h.c, cfg.Group, h.source, 60*time.Second)
+
+	checkExactlyOnce(t, h.deliveries(t), wantDeliveries)
+	dead := routetest.ReadCommitted(t, h.c, h.names.DLQ())
+	if len(dead) != len(cases)-len(wantDeliveries) {
+		t.Fatalf("%d dead letters, want %d", len(dead), len(cases)-len(wantDeliveries))
+	}
+	byOffset := map[int64]record.DeadLetter{}
+	for _, r := range dead {
+		dl, err := record.DecodeDeadLetter(r.Value)
+		if err != nil {
+			t.Fatalf("dead letter does not decode: %v", err)
+		}
+		byOffset[dl.Source.Offset] = dl
+	}
+	for i, tc := range cases {
+		if tc.reason == "" {
+			continue
+		}
+		dl, ok := byOffset[int64(i)]
+		if !ok {
+			t.Errorf("no dead letter for source offset %d (%s)", i, tc.reason)
+			continue
+		}
+		if dl.Reason != tc.reason || dl.Stage != record.StageRoute || dl.Source.Topic != h.source {
+			t.Errorf("offset %d: dead letter %s/%s from %v, want route/%s", i, dl.Stage, dl.Reason, dl.Source, tc.reason)
+		}
+		if !strings.Contains(dl.LastError, tc.field) {
+			t.Errorf("offset %d: last_error %q does not name %q", i, dl.LastError, tc.field)
+		}
+		if dl.Raw == nil || !bytes.HasPrefix(tc.rec.Value, dl.Raw.Value) || len(dl.Raw.Value) == 0 {
+			t.Errorf("offset %d: raw value not kept", i)
+		}
+	}
+	s := counts.snapshot()
+	for reason, n := range wantDead {
+		if s.deadLetters[reason] != n {
+			t.Errorf("recorded %d %s dead letters, want %d", s.deadLetters[reason], reason, n)
+		}
+	}
+	// The erring filter saw ok1 (a payment.succeeded without that field).
+	if s.filterErrors["eval"] != 1 {
+		t.Errorf("eval filter errors = %d, want 1", s.filterErrors["eval"])
+	}
+}
+
+// TestShutdownLeavesGroup checks that Run returns nil when its context
+// ends and leaves the group, so partitions move on at once.
+func TestShutdownLeavesGroup(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 2)
+	h.putSubs(t, routetest.Sub("all", "", "*"))
+	cfg := h.config(t)
+	counts := newCounter()
+	stop := h.start(t, cfg, route.WithRecorder(counts))
+	routetest.Produce(t, h.cl, routetest.Binary(h.source, routetest.Payment("e1", 1)))
+	routetest.WaitCaught(t, h.c, cfg.Group, h.source, 30*time.Second)
+	adm := h.c.Admin(t)
+	members := func() int {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		gs, err := adm.DescribeGroups(ctx, cfg.Group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(gs[cfg.Group].Members)
+	}
+	if n := members(); n != 1 {
+		t.Fatalf("group has %d members while running, want 1", n)
+	}
+	stop() // fails the test if Run returns an error
+	if n := members(); n != 0 {
+		t.Errorf("group has %d members after shutdown, want 0", n)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		cfg  route.Config
+		ok   bool
+	}{
+		{"defaults", route.Config{TransactionalID: "x"}, true},
+		{"no transactional id", route.Config{}, false},
+		{"source is the deliveries topic", route.Config{TransactionalID: "x", Sources: []string{"deliveries"}}, false},
+		{"bad regex", route.Config{TransactionalID: "x", Sources: []string{"("}, SourceRegex: true}, false},
+		{"regex", route.Config{TransactionalID: "x", Sources: []string{"^events\\..*"}, SourceRegex: true}, true},
+		{"tiny record limit", route.Config{TransactionalID: "x", MaxRecordBytes: 10}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.cfg.Validate()
+			if (err == nil) != tc.ok {
+				t.Errorf("Validate() = %v, want ok %v", err, tc.ok)
+			}
+		})
+	}
+}

@@ -127,9 +127,12 @@ func IsRetryable(err error) bool {
 	return errors.Is(err, ErrBrokerUnavailable)
 }
 
-// classify maps an error from franz-go onto this package's sentinels,
-// keeping the cause.
-func classify(err error) error {
+// Classify maps an error from a franz-go client onto this package's
+// sentinels, keeping the cause: ErrTooLarge, ErrClosed,
+// ErrBrokerUnavailable (timeouts, unreachable brokers, retriable Kafka
+// errors), or the error wrapped as is. It returns nil for nil. Use it for
+// records produced with Kafka() beside events.
+func Classify(err error) error {
 	switch {
 	case err == nil:
 		return nil

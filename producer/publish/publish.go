@@ -3,6 +3,8 @@ package publish
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -112,7 +114,7 @@ func (c *Client) Publish(ctx context.Context, ev *event.Event, opts ...CallOpt) 
 	case err := <-done:
 		return err
 	case <-ctx.Done():
-		return classify(ctx.Err())
+		return Classify(ctx.Err())
 	}
 }
 
@@ -131,7 +133,7 @@ func (c *Client) PublishAsync(ctx context.Context, ev *event.Event, done func(*e
 		done(ev, err)
 		return
 	}
-	c.cl.Produce(ctx, rec, func(_ *kgo.Record, err error) { done(ev, classify(err)) })
+	c.cl.Produce(ctx, rec, func(_ *kgo.Record, err error) { done(ev, Classify(err)) })
 }
 
 // PublishBatch fills in and validates every event first and produces none
@@ -164,7 +166,7 @@ func (c *Client) PublishBatch(ctx context.Context, evs []*event.Event, opts ...C
 		c.cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {
 			mu.Lock()
 			defer mu.Unlock()
-			errs[i], settled[i] = classify(err), true
+			errs[i], settled[i] = Classify(err), true
 			if pending--; pending == 0 {
 				close(all)
 			}
@@ -181,7 +183,7 @@ func (c *Client) PublishBatch(ctx context.Context, evs []*event.Event, opts ...C
 	for i := range errs {
 		out[i] = errs[i]
 		if !settled[i] {
-			out[i] = classify(ctx.Err())
+			out[i] = Classify(ctx.Err())
 		}
 		failed = failed || out[i] != nil
 	}
@@ -195,7 +197,7 @@ func (c *Client) PublishBatch(ctx context.Context, evs []*event.Event, opts ...C
 // ends.
 func (c *Client) Flush(ctx context.Context) error {
 	if err := c.cl.Flush(ctx); err != nil {
-		return classify(err)
+		return Classify(err)
 	}
 	return nil
 }
@@ -203,7 +205,7 @@ func (c *Client) Flush(ctx context.Context) error {
 // Ping reports whether a Kafka broker answers.
 func (c *Client) Ping(ctx context.Context) error {
 	if err := c.cl.Ping(ctx); err != nil {
-		return classify(err)
+		return Classify(err)
 	}
 	return nil
 }
@@ -373,6 +375,10 @@ func NewID() string {
 	_, _ = rand.Read(b[:]) // never fails (crypto/rand documents so)
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
+	return formatUUID(b)
+}
+
+func formatUUID(b [16]byte) string {
 	var s [36]byte
 	hex.Encode(s[0:8], b[0:4])
 	s[8] = '-'
@@ -384,4 +390,24 @@ func NewID() string {
 	s[23] = '-'
 	hex.Encode(s[24:], b[10:])
 	return string(s[:])
+}
+
+// DerivedID returns an event id determined by parts: a version 8 UUID made
+// from their SHA-256. The same parts always give the same id, across
+// processes and restarts, so a retried publish can reuse the id of the
+// first attempt (for example parts = an idempotency key and an index).
+func DerivedID(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		// Length-prefixed, so ("ab","c") and ("a","bc") differ.
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(p)))
+		h.Write(n[:])
+		h.Write([]byte(p))
+	}
+	var b [16]byte
+	copy(b[:], h.Sum(nil))
+	b[6] = b[6]&0x0f | 0x80
+	b[8] = b[8]&0x3f | 0x80
+	return formatUUID(b)
 }

@@ -1,0 +1,393 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookline/hookline/producer/publish"
+	"github.com/hookline/hookline/schemas/event"
+	"go.uber.org/zap"
+)
+
+// MaxIdempotencyKeyLen bounds the Idempotency-Key header.
+const MaxIdempotencyKeyLen = 255
+
+// ContentTypeBatch is the CloudEvents JSON batch media type.
+const ContentTypeBatch = "application/cloudevents-batch+json"
+
+type acceptedBody struct {
+	IDs []string `json:"ids"`
+}
+
+// postEvents ingests one event or a batch. It answers 202 only once Kafka
+// acknowledged every record; nothing is produced unless every event of
+// the request is valid.
+func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
+	body, aerr := s.readBody(w, r)
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if key == "" {
+		ids, aerr := s.ingest(r, body, "")
+		if aerr != nil {
+			writeError(w, aerr)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, acceptedBody{IDs: ids})
+		return
+	}
+	if len(key) > MaxIdempotencyKeyLen || strings.ContainsFunc(key, func(c rune) bool { return c < ' ' || c == 0x7f }) {
+		writeError(w, &apiError{status: http.StatusBadRequest, code: "invalid_idempotency_key",
+			message: fmt.Sprintf("Idempotency-Key must be 1-%d printable characters", MaxIdempotencyKeyLen)})
+		return
+	}
+	cacheKey := scopeOf(r.Context()) + "\x00" + key
+	switch state, prev := s.idem.begin(cacheKey, requestHash(r.Header, body)); state {
+	case idemReplay:
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Idempotent-Replayed", "true")
+		w.WriteHeader(prev.status)
+		_, _ = w.Write(prev.body)
+		return
+	case idemBusy:
+		writeError(w, &apiError{status: http.StatusConflict, code: "request_in_progress", retryAfter: time.Second,
+			message: "a request with this Idempotency-Key is being processed"})
+		return
+	case idemMismatch:
+		writeError(w, &apiError{status: http.StatusUnprocessableEntity, code: "idempotency_key_reused",
+			message: "this Idempotency-Key was used for a different request"})
+		return
+	}
+	ids, aerr := s.ingest(r, body, key)
+	if aerr != nil {
+		s.idem.abandon(cacheKey)
+		writeError(w, aerr)
+		return
+	}
+	b, _ := json.Marshal(acceptedBody{IDs: ids})
+	b = append(b, '\n')
+	s.idem.finish(cacheKey, http.StatusAccepted, b)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	_, _ = w.Write(b)
+}
+
+// readBody reads the body within MaxRequestBytes.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxRequestBytes))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, &apiError{status: http.StatusRequestEntityTooLarge, code: "request_too_large",
+			message: fmt.Sprintf("the request body exceeds %d bytes; send fewer events per request", mbe.Limit)}
+	case err != nil:
+		return nil, &apiError{status: http.StatusBadRequest, code: "unreadable_body", message: "reading the request body failed"}
+	}
+	return body, nil
+}
+
+// requestHash identifies a request for the idempotency cache: its content
+// type, CloudEvents headers and body.
+func requestHash(h http.Header, body []byte) [32]byte {
+	d := sha256.New()
+	d.Write([]byte(h.Get("Content-Type") + "\n"))
+	var ce []string
+	for k, vs := range h {
+		if strings.HasPrefix(strings.ToLower(k), "ce-") {
+			ce = append(ce, strings.ToLower(k)+":"+strings.Join(vs, ","))
+		}
+	}
+	sort.Strings(ce)
+	d.Write([]byte(strings.Join(ce, "\n") + "\n"))
+	d.Write(body)
+	var sum [32]byte
+	copy(sum[:], d.Sum(nil))
+	return sum
+}
+
+// ingest parses, validates and produces the events of a request and
+// returns their ids.
+func (s *Server) ingest(r *http.Request, body []byte, idemKey string) ([]string, *apiError) {
+	evs, details, aerr := parseEvents(r.Header, body)
+	if aerr != nil {
+		return nil, aerr
+	}
+	switch {
+	case len(evs) == 0:
+		return nil, &apiError{status: http.StatusBadRequest, code: "no_events", message: "the batch holds no events"}
+	case len(evs) > s.cfg.MaxBatchEvents:
+		return nil, &apiError{status: http.StatusRequestEntityTooLarge, code: "too_many_events",
+			message: fmt.Sprintf("a request may carry at most %d events, this one has %d", s.cfg.MaxBatchEvents, len(evs))}
+	}
+	if idemKey != "" {
+		// The same key yields the same ids, even on another instance or
+		// after a restart, so consumers can deduplicate a retry.
+		scope := scopeOf(r.Context())
+		for i, ev := range evs {
+			if ev != nil && ev.ID == "" {
+				ev.ID = publish.DerivedID(scope, idemKey, strconv.Itoa(i))
+			}
+		}
+	}
+	if len(details) > 0 {
+		// Some events did not parse: validate the others too, so one
+		// answer lists every problem, and produce nothing.
+		errs := make([]error, len(evs))
+		for i, ev := range evs {
+			if ev != nil {
+				errs[i] = s.pub.Prepare(ev)
+			}
+		}
+		return nil, s.refuse(evs, errs, details)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ProduceTimeout)
+	defer cancel()
+	err := s.pub.PublishBatch(ctx, evs)
+	if err == nil {
+		s.rec.Events("accepted", len(evs))
+		return idsOf(evs), nil
+	}
+	var be *publish.BatchError
+	if !errors.As(err, &be) {
+		s.rec.Events("failed", len(evs))
+		s.log.Error("publishing a batch failed", zap.Error(err))
+		return nil, s.kafkaError(err)
+	}
+	return nil, s.refuse(evs, be.Errs, nil)
+}
+
+// refuse builds the answer for events that failed, one error per event
+// (nil for those that were fine) plus details already known. Kafka
+// failures take precedence (503 or 500: retry the whole request), then
+// sizes (413), then validation (422).
+func (s *Server) refuse(evs []*event.Event, errs []error, details []detail) *apiError {
+	var kafkaErr error
+	tooLarge, invalidN := 0, len(details)
+	for i, err := range errs {
+		var ve *publish.ValidationError
+		switch {
+		case err == nil:
+		case errors.As(err, &ve):
+			invalidN++
+			for _, f := range ve.Fields {
+				details = append(details, detail{Index: ptr(i), Field: f.Field, Message: f.Message})
+			}
+		case errors.Is(err, publish.ErrTooLarge) && !publish.IsRetryable(err):
+			tooLarge++
+			details = append(details, detail{Index: ptr(i), Message: strings.TrimPrefix(err.Error(), "publish: ")})
+		default:
+			if kafkaErr == nil {
+				kafkaErr = err
+			}
+		}
+	}
+	// Every event detail has an index.
+	sort.SliceStable(details, func(a, b int) bool { return *details[a].Index < *details[b].Index })
+	if kafkaErr != nil {
+		ae := s.kafkaError(kafkaErr)
+		outcome := "failed"
+		if ae.status == http.StatusServiceUnavailable {
+			outcome = "unavailable"
+		}
+		s.rec.Events(outcome, len(evs))
+		s.log.Warn("producing events failed", zap.Int("events", len(evs)), zap.Error(kafkaErr))
+		// Ids let the client match a retry; events it sent without ids
+		// get new ones on retry unless it sends an Idempotency-Key.
+		ae.ids = idsOf(evs)
+		return ae
+	}
+	s.rec.Events("invalid", invalidN)
+	s.rec.Events("too_large", tooLarge)
+	if tooLarge > 0 {
+		return &apiError{status: http.StatusRequestEntityTooLarge, code: "event_too_large", details: details,
+			message: fmt.Sprintf("%d event(s) exceed the limit of %d bytes; nothing was produced", tooLarge, s.cfg.MaxEventBytes)}
+	}
+	return invalid(fmt.Sprintf("%d event(s) are invalid; nothing was produced", invalidN), details...)
+}
+
+func ptr(i int) *int { return &i }
+
+func idsOf(evs []*event.Event) []string {
+	ids := make([]string, len(evs))
+	for i, ev := range evs {
+		if ev != nil {
+			ids[i] = ev.ID
+		}
+	}
+	return ids
+}
+
+// parseEvents reads the events of a request: CloudEvents HTTP binary mode
+// (ce-* headers, body = data), or JSON: one event, an array of events
+// (application/cloudevents-batch+json), or {"events":[...]}. Each JSON
+// event is a structured CloudEvent (it has "specversion") or plain JSON
+// with a string "type", which becomes an event whose data is the whole
+// object, as event.Decode reads plain JSON records. Events that do not
+// parse are nil, with details naming their index; a body that is not JSON
+// at all is an error.
+func parseEvents(h http.Header, body []byte) ([]*event.Event, []detail, *apiError) {
+	if h.Get("Ce-Specversion") != "" {
+		ev, ds := parseBinary(h, body)
+		for i := range ds {
+			ds[i].Index = ptr(0)
+		}
+		return []*event.Event{ev}, ds, nil
+	}
+	ct := mediaType(h.Get("Content-Type"))
+	if ct != "" && ct != event.ContentTypeJSON && !strings.HasSuffix(ct, "+json") {
+		return nil, nil, &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type",
+			message: fmt.Sprintf("content type %q: send application/json, %s or %s (or CloudEvents binary mode with ce-* headers)",
+				ct, event.ContentTypeStructured, ContentTypeBatch)}
+	}
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 {
+		return nil, nil, malformed("the body is empty")
+	}
+	if err := syntaxError(trimmed); err != nil {
+		return nil, nil, malformed(err.Error())
+	}
+	var raws []json.RawMessage
+	switch trimmed[0] {
+	case '[':
+		_ = json.Unmarshal(trimmed, &raws) // valid JSON, checked above
+	case '{':
+		var obj map[string]json.RawMessage
+		_ = json.Unmarshal(trimmed, &obj)
+		list, isBatch := obj["events"]
+		if isBatch && obj["type"] == nil && obj["specversion"] == nil {
+			if err := json.Unmarshal(list, &raws); err != nil {
+				return nil, nil, malformed(`"events" must be an array of events`)
+			}
+		} else {
+			raws = []json.RawMessage{trimmed}
+		}
+	default:
+		return nil, nil, malformed("the body must be a JSON object (one event or {\"events\":[...]}) or an array of events")
+	}
+	evs := make([]*event.Event, len(raws))
+	var details []detail
+	for i, raw := range raws {
+		ev, ds := parseJSONEvent(raw)
+		for _, d := range ds {
+			d.Index = ptr(i)
+			details = append(details, d)
+		}
+		evs[i] = ev
+	}
+	return evs, details, nil
+}
+
+// syntaxError describes why b is not JSON, or returns nil.
+func syntaxError(b []byte) error {
+	if json.Valid(b) {
+		return nil
+	}
+	var v any
+	err := json.Unmarshal(b, &v)
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("the body is not valid JSON: %s (at byte %d)", se.Error(), se.Offset)
+	}
+	return errors.New("the body is not valid JSON")
+}
+
+func parseJSONEvent(raw json.RawMessage) (*event.Event, []detail) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+		return nil, []detail{{Message: "an event must be a JSON object"}}
+	}
+	if _, ok := obj["specversion"]; ok {
+		var ev event.Event
+		if err := ev.UnmarshalJSON(raw); err != nil {
+			return nil, []detail{decodeDetail(err)}
+		}
+		return &ev, nil
+	}
+	var typ string
+	if t, ok := obj["type"]; !ok || json.Unmarshal(t, &typ) != nil || typ == "" {
+		return nil, []detail{{Field: "type", Message: `a non-empty string is required: plain JSON events name their type in "type" (CloudEvents carry "specversion")`}}
+	}
+	ev := &event.Event{Type: typ, DataContentType: event.ContentTypeJSON, Data: raw}
+	if id, ok := obj["id"]; ok {
+		_ = json.Unmarshal(id, &ev.ID) // a non-string id is ignored, as event.Decode does
+	}
+	return ev, nil
+}
+
+func decodeDetail(err error) detail {
+	var de *event.DecodeError
+	if errors.As(err, &de) {
+		return detail{Field: de.Field, Message: de.Err.Error()}
+	}
+	return detail{Message: err.Error()}
+}
+
+// parseBinary reads a CloudEvents HTTP binary-mode request: attributes in
+// ce-* headers (percent-encoded where needed), Content-Type as
+// datacontenttype, the body as data.
+func parseBinary(h http.Header, body []byte) (*event.Event, []detail) {
+	ev := &event.Event{Data: body, DataContentType: h.Get("Content-Type")}
+	var ds []detail
+	for k, vs := range h {
+		name, ok := strings.CutPrefix(strings.ToLower(k), "ce-")
+		if !ok || len(vs) == 0 {
+			continue
+		}
+		v := vs[0]
+		if strings.Contains(v, "%") {
+			if u, err := url.PathUnescape(v); err == nil {
+				v = u
+			}
+		}
+		switch name {
+		case "id":
+			ev.ID = v
+		case "source":
+			ev.Source = v
+		case "specversion":
+			ev.SpecVersion = v
+		case "type":
+			ev.Type = v
+		case "subject":
+			ev.Subject = v
+		case "dataschema":
+			ev.DataSchema = v
+		case "datacontenttype":
+			ev.DataContentType = v
+		case "time":
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				ds = append(ds, detail{Field: "time", Message: "not an RFC 3339 time"})
+				continue
+			}
+			ev.Time = t
+		default:
+			if ev.Extensions == nil {
+				ev.Extensions = map[string]string{}
+			}
+			ev.Extensions[name] = v
+		}
+	}
+	if len(ds) > 0 {
+		return nil, ds
+	}
+	return ev, nil
+}
+
+func mediaType(ct string) string {
+	mt, _, _ := strings.Cut(ct, ";")
+	return strings.ToLower(strings.TrimSpace(mt))
+}

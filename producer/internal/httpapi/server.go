@@ -1,0 +1,280 @@
+// Package httpapi is the producer's HTTP API: event ingest (POST
+// /v1/events), the subscription admin API (/v1/subscriptions...), the
+// OpenAPI document (/openapi.json) and liveness and readiness probes.
+//
+// Every /v1 route needs an API key (Authorization: Bearer <key>) unless
+// the server is built without keys, which the binary allows only with
+// --insecure-no-auth. Errors are JSON:
+//
+//	{"error":{"code":"validation_failed","message":"...",
+//	  "details":[{"index":0,"field":"data/amount","message":"..."}]}}
+package httpapi
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hookline/hookline/producer/api"
+	"github.com/hookline/hookline/producer/internal/subadmin"
+	"github.com/hookline/hookline/producer/publish"
+	"go.uber.org/zap"
+)
+
+// Config holds the API's limits. Zero fields take the defaults noted.
+type Config struct {
+	// APIKeys are the accepted bearer tokens; none means no auth.
+	APIKeys []string
+	// MaxEventBytes bounds one event's Kafka record; default 256 KiB.
+	// It is enforced by the publish.Client (publish.MaxEventBytes) and
+	// only reported here.
+	MaxEventBytes int
+	// MaxRequestBytes bounds a request body; default 4 MiB.
+	MaxRequestBytes int64
+	// MaxBatchEvents bounds the events of one request; default 1000.
+	MaxBatchEvents int
+	// ProduceTimeout bounds how long a request waits for Kafka; default 10 s.
+	ProduceTimeout time.Duration
+	// RetryAfter is the Retry-After of 503 answers; default 5 s.
+	RetryAfter time.Duration
+	// RotationGrace is how long a rotated-out secret stays valid unless
+	// the request says otherwise; default 24 h.
+	RotationGrace time.Duration
+	// IdempotencyEntries bounds the cache of answers to requests with an
+	// Idempotency-Key; default 10000.
+	IdempotencyEntries int
+	// IdempotencyTTL is how long a cached answer is replayed; default 24 h.
+	IdempotencyTTL time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.MaxEventBytes <= 0 {
+		c.MaxEventBytes = publish.DefaultMaxEventBytes
+	}
+	if c.MaxRequestBytes <= 0 {
+		c.MaxRequestBytes = 4 << 20
+	}
+	if c.MaxBatchEvents <= 0 {
+		c.MaxBatchEvents = 1000
+	}
+	if c.ProduceTimeout <= 0 {
+		c.ProduceTimeout = 10 * time.Second
+	}
+	if c.RetryAfter <= 0 {
+		c.RetryAfter = 5 * time.Second
+	}
+	if c.RotationGrace <= 0 {
+		c.RotationGrace = 24 * time.Hour
+	}
+	if c.IdempotencyEntries <= 0 {
+		c.IdempotencyEntries = 10000
+	}
+	if c.IdempotencyTTL <= 0 {
+		c.IdempotencyTTL = 24 * time.Hour
+	}
+}
+
+// Recorder receives the API's measurements; the binary backs it with
+// Prometheus. Methods are called concurrently.
+type Recorder interface {
+	// Request is called once per request with its route pattern
+	// ("POST /v1/events"), status code and duration.
+	Request(route string, status int, d time.Duration)
+	// Events counts ingested events by outcome: "accepted", "invalid",
+	// "too_large", "unavailable" or "failed".
+	Events(outcome string, n int)
+}
+
+type nopRecorder struct{}
+
+func (nopRecorder) Request(string, int, time.Duration) {}
+func (nopRecorder) Events(string, int)                 {}
+
+// Check reports nil when a dependency is ready.
+type Check func() error
+
+// Server is the HTTP API. Build it with New and serve Handler().
+type Server struct {
+	cfg    Config
+	pub    *publish.Client
+	subs   *subadmin.Store
+	log    *zap.Logger
+	rec    Recorder
+	checks map[string]Check
+	keys   [][sha256.Size]byte
+	idem   *idemCache
+	now    func() time.Time
+	mux    *http.ServeMux
+}
+
+// Opt configures a Server.
+type Opt interface{ apply(*Server) }
+
+type opt func(*Server)
+
+func (o opt) apply(s *Server) { o(s) }
+
+// WithLogger sets the logger; the default discards.
+func WithLogger(l *zap.Logger) Opt { return opt(func(s *Server) { s.log = l }) }
+
+// WithRecorder sets the metrics recorder; the default discards.
+func WithRecorder(r Recorder) Opt { return opt(func(s *Server) { s.rec = r }) }
+
+// WithCheck adds a readiness check that /readyz runs.
+func WithCheck(name string, c Check) Opt { return opt(func(s *Server) { s.checks[name] = c }) }
+
+// WithClock sets the clock of the idempotency cache; default time.Now.
+func WithClock(now func() time.Time) Opt { return opt(func(s *Server) { s.now = now }) }
+
+// New returns the API publishing events with pub and changing
+// subscriptions through subs.
+func New(cfg Config, pub *publish.Client, subs *subadmin.Store, opts ...Opt) *Server {
+	cfg.defaults()
+	s := &Server{cfg: cfg, pub: pub, subs: subs, log: zap.NewNop(), rec: nopRecorder{},
+		checks: map[string]Check{}, now: time.Now}
+	for _, o := range opts {
+		o.apply(s)
+	}
+	for _, k := range cfg.APIKeys {
+		s.keys = append(s.keys, sha256.Sum256([]byte(k)))
+	}
+	s.idem = newIdemCache(cfg.IdempotencyEntries, cfg.IdempotencyTTL, s.now)
+	s.mux = http.NewServeMux()
+	for _, rt := range s.routes() {
+		pattern := rt.method + " " + rt.path
+		h := rt.handle
+		if rt.auth {
+			h = s.authenticate(h)
+		}
+		s.mux.Handle(pattern, s.instrument(pattern, h))
+	}
+	return s
+}
+
+// Handler returns the API's handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Routes returns the API's routes as "METHOD /path" patterns, sorted.
+func (s *Server) Routes() []string {
+	var out []string
+	for _, rt := range s.routes() {
+		out = append(out, rt.method+" "+rt.path)
+	}
+	sort.Strings(out)
+	return out
+}
+
+type route struct {
+	method, path string
+	auth         bool
+	handle       http.HandlerFunc
+}
+
+func (s *Server) routes() []route {
+	return []route{
+		{"POST", "/v1/events", true, s.postEvents},
+		{"POST", "/v1/subscriptions", true, s.createSubscription},
+		{"GET", "/v1/subscriptions", true, s.listSubscriptions},
+		{"GET", "/v1/subscriptions/{id}", true, s.getSubscription},
+		{"PUT", "/v1/subscriptions/{id}", true, s.putSubscription},
+		{"PATCH", "/v1/subscriptions/{id}", true, s.patchSubscription},
+		{"DELETE", "/v1/subscriptions/{id}", true, s.deleteSubscription},
+		{"POST", "/v1/subscriptions/{id}/rotate-secret", true, s.rotateSecret},
+		{"POST", "/v1/subscriptions/{id}/pause", true, s.pauseSubscription},
+		{"POST", "/v1/subscriptions/{id}/resume", true, s.resumeSubscription},
+		{"POST", "/v1/subscriptions/{id}/test", true, s.sendTest},
+		{"GET", "/openapi.json", false, s.openAPI},
+		{"GET", "/healthz", false, s.healthz},
+		{"GET", "/readyz", false, s.readyz},
+	}
+}
+
+// scopeKey is the request context key of the authenticated key's scope.
+type scopeKey struct{}
+
+// authenticate lets requests with a valid bearer key through. Every key
+// is compared, each in constant time over its SHA-256 (equal lengths), so
+// timing tells nothing about which key or how much of it matched.
+func (s *Server) authenticate(next http.HandlerFunc) http.HandlerFunc {
+	if len(s.keys) == 0 {
+		return next
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		ok = ok && strings.EqualFold(scheme, "Bearer") // the scheme is case-insensitive (RFC 9110)
+		sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
+		match := 0
+		for i := range s.keys {
+			match |= subtle.ConstantTimeCompare(sum[:], s.keys[i][:])
+		}
+		if !ok || match != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hookline"`)
+			writeError(w, &apiError{status: http.StatusUnauthorized, code: "unauthorized",
+				message: "a valid API key is required: Authorization: Bearer <key>"})
+			return
+		}
+		next(w, r.WithContext(withScope(r.Context(), sum)))
+	}
+}
+
+// statusWriter remembers the status code written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (s *Server) instrument(pattern string, next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next(sw, r)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		d := time.Since(start)
+		s.rec.Request(pattern, sw.status, d)
+		if ce := s.log.Check(zap.DebugLevel, "request"); ce != nil {
+			ce.Write(zap.String("route", pattern), zap.Int("status", sw.status), zap.Duration("took", d))
+		}
+	})
+}
+
+func (s *Server) openAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(api.OpenAPI)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	failed := map[string]string{}
+	for name, c := range s.checks {
+		if err := c(); err != nil {
+			failed[name] = err.Error()
+		}
+	}
+	if len(failed) > 0 {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "failed": failed})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

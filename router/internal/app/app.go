@@ -1,0 +1,206 @@
+// Package app is the router binary: its configuration (flags with HOOKLINE_*
+// environment equivalents) and Run, which wires the ops server, the
+// subscription table and the route.Router together and runs them until
+// the context ends.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/hookline/hookline/platform/flagenv"
+	"github.com/hookline/hookline/platform/kclient"
+	"github.com/hookline/hookline/platform/lifecycle"
+	"github.com/hookline/hookline/platform/logging"
+	"github.com/hookline/hookline/platform/opshttp"
+	"github.com/hookline/hookline/platform/subtable"
+	"github.com/hookline/hookline/router/route"
+	"github.com/hookline/hookline/schemas/registry"
+	"github.com/hookline/hookline/schemas/topic"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+)
+
+// Config is the router binary's configuration.
+type Config struct {
+	Kafka kclient.Config
+	Log   logging.Config
+
+	AdminAddr   string // ops server (/metrics, /healthz, /readyz); default ":9102"
+	TopicPrefix string // prefix of Hookline's topics; default "hookline."
+
+	Sources     flagenv.StringList // source topics; default "events"
+	SourceRegex bool               // Sources are regular expressions
+	Group       string             // consumer group; default "hookline-router"
+	// TransactionalID is unique per instance and stable across its
+	// restarts; default "<group>-<hostname>".
+	TransactionalID string
+
+	MaxEventBytes      int  // default 1 MiB
+	MaxRecordBytes     int  // default 1,000,012
+	RejectUnknownTypes bool // dead-letter events of types without a schema
+	MaxPollRecords     int  // records per transaction; default 1000
+
+	SessionTimeout     time.Duration // default 45 s
+	RebalanceTimeout   time.Duration // default 60 s
+	TransactionTimeout time.Duration // default 40 s
+	DrainTimeout       time.Duration // default 10 s
+}
+
+// RegisterFlags adds every setting to fs, with its default.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	c.Kafka.RegisterFlags(fs)
+	c.Log.RegisterFlags(fs)
+	fs.StringVar(&c.AdminAddr, "admin-addr", ":9102", "listen address of the ops server (/metrics, /healthz, /readyz)")
+	fs.StringVar(&c.TopicPrefix, "topic-prefix", topic.DefaultPrefix, "prefix of Hookline's topics")
+	c.Sources = flagenv.StringList{topic.DefaultSource}
+	fs.Var(&c.Sources, "source-topics", "comma-separated topics to route events from")
+	fs.BoolVar(&c.SourceRegex, "source-regex", false, "treat --source-topics as regular expressions (Hookline's own topics are excluded)")
+	fs.StringVar(&c.Group, "group", route.DefaultGroup, "consumer group")
+	fs.StringVar(&c.TransactionalID, "transactional-id", "", "Kafka transactional id, unique per instance and stable across its restarts (default <group>-<hostname>)")
+	fs.IntVar(&c.MaxEventBytes, "max-event-bytes", route.DefaultMaxEventBytes, "largest source record (key, value, headers) routed; larger ones are dead-lettered as too_large")
+	fs.IntVar(&c.MaxRecordBytes, "max-record-bytes", route.DefaultMaxRecordBytes, "largest record produced (the producer batch limit); keep at or below the deliveries and DLQ topics' max.message.bytes")
+	fs.BoolVar(&c.RejectUnknownTypes, "reject-unknown-types", false, "dead-letter events whose type has no registered schema (default: route them unvalidated)")
+	fs.IntVar(&c.MaxPollRecords, "max-poll-records", route.DefaultMaxPollRecords, "most records routed in one transaction")
+	fs.DurationVar(&c.SessionTimeout, "session-timeout", 45*time.Second, "consumer group session timeout; a crashed instance holds its partitions this long")
+	fs.DurationVar(&c.RebalanceTimeout, "rebalance-timeout", 60*time.Second, "consumer group rebalance timeout")
+	fs.DurationVar(&c.TransactionTimeout, "transaction-timeout", 40*time.Second, "Kafka transaction timeout")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", route.DefaultDrainTimeout, "on shutdown, how long to finish the batch in hand")
+}
+
+// Validate checks c without touching the network.
+func (c *Config) Validate() error {
+	if err := c.Kafka.Validate(); err != nil {
+		return err
+	}
+	if err := c.Log.Validate(); err != nil {
+		return err
+	}
+	if c.AdminAddr == "" {
+		return errors.New("--admin-addr is required")
+	}
+	if len(c.Sources) == 0 {
+		return errors.New("--source-topics: at least one topic is required")
+	}
+	if c.MaxEventBytes <= 0 || c.MaxPollRecords <= 0 {
+		return errors.New("--max-event-bytes and --max-poll-records must be positive")
+	}
+	for _, d := range []time.Duration{c.SessionTimeout, c.RebalanceTimeout, c.TransactionTimeout, c.DrainTimeout} {
+		if d <= 0 {
+			return errors.New("timeouts must be positive")
+		}
+	}
+	return c.route().Validate()
+}
+
+// route returns the route.Config of c, without Kafka client options.
+func (c *Config) route() route.Config {
+	return route.Config{
+		Sources:            slices.Clone(c.Sources),
+		SourceRegex:        c.SourceRegex,
+		Group:              c.Group,
+		TransactionalID:    c.TransactionalID,
+		Topics:             topic.New(c.TopicPrefix),
+		MaxEventBytes:      c.MaxEventBytes,
+		MaxRecordBytes:     c.MaxRecordBytes,
+		RejectUnknownTypes: c.RejectUnknownTypes,
+		MaxPollRecords:     c.MaxPollRecords,
+		SessionTimeout:     c.SessionTimeout,
+		RebalanceTimeout:   c.RebalanceTimeout,
+		TransactionTimeout: c.TransactionTimeout,
+		DrainTimeout:       c.DrainTimeout,
+	}
+}
+
+// parse fills a Config from args and the environment. It returns
+// flag.ErrHelp after printing usage to stdout for -h/--help; parse errors
+// go to stderr.
+func parse(args []string, getenv func(string) string, stdout, stderr io.Writer) (*Config, error) {
+	fs := flag.NewFlagSet("router", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fs.SetOutput(stdout)
+		defer fs.SetOutput(stderr)
+		fmt.Fprintf(stdout, "Usage: router [flags]\n\nRoutes events from the source topics to the subscriptions that want them, exactly once.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	cfg := &Config{}
+	cfg.RegisterFlags(fs)
+	if err := flagenv.Parse(fs, args, getenv); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if cfg.TransactionalID == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			return nil, fmt.Errorf("no --transactional-id and no hostname to derive one from: %v", err)
+		}
+		cfg.TransactionalID = cfg.Group + "-" + host
+	}
+	return cfg, cfg.Validate()
+}
+
+// Run runs the router until ctx ends. args exclude the program name.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parse(args, getenv, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log, err := logging.New(cfg.Log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+
+	schemas, err := registry.Default()
+	if err != nil {
+		return fmt.Errorf("loading event schemas: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	kopts, err := cfg.Kafka.Opts()
+	if err != nil {
+		return err
+	}
+	kopts = append(kopts, kclient.Logger(log))
+	withMetrics := func(name string) []kgo.Opt { return append(slices.Clip(kopts), kclient.Metrics(reg, name)) }
+
+	names := topic.New(cfg.TopicPrefix)
+	table := subtable.New(withMetrics("subscriptions"), names.Subscriptions(), subtable.WithLogger(log.Named("subscriptions")))
+	rcfg := cfg.route()
+	rcfg.ClientOpts = withMetrics("router")
+	router, err := route.New(rcfg, table,
+		route.WithLogger(log.Named("router")),
+		route.WithRecorder(newMetrics(reg)),
+		route.WithValidator(schemas))
+	if err != nil {
+		return err
+	}
+	ops := opshttp.New(cfg.AdminAddr, reg, log.Named("ops"))
+	ops.AddCheck("subscriptions", table.Check)
+
+	log.Info("router starting", zap.Strings("brokers", cfg.Kafka.Brokers), zap.String("topic_prefix", cfg.TopicPrefix),
+		zap.Strings("sources", cfg.Sources), zap.String("transactional_id", cfg.TransactionalID))
+	// Stopped in reverse: the router first (it finishes its batch,
+	// commits and leaves the group), then the table, then the ops server.
+	var g lifecycle.Group
+	g.Add("ops", ops.Run)
+	g.Add("subscriptions", table.Run)
+	g.Add("router", router.Run)
+	err = g.Run(ctx, log)
+	log.Info("router stopped", zap.Error(err))
+	return err
+}

@@ -318,7 +318,7 @@ func TestIdempotencyKey(t *testing.T) {
 // cannot be stopped by one test.
 func TestKafkaUnavailable(t *testing.T) {
 	tests := []struct {
-		name  string
+		name   string
 		break_ func(t *testing.T, kc *kfake.Cluster)
 	}{
 		{"produce requests dropped", func(t *testing.T, kc *kfake.Cluster) {

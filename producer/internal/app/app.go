@@ -1,0 +1,292 @@
+// Package app is the producer binary: its configuration (flags with
+// HOOKLINE_* environment equivalents) and Run, which wires the publish
+// client, the subscription table, the HTTP API and the ops server
+// together and runs them until the context ends.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/hookline/hookline/platform/flagenv"
+	"github.com/hookline/hookline/platform/kclient"
+	"github.com/hookline/hookline/platform/lifecycle"
+	"github.com/hookline/hookline/platform/logging"
+	"github.com/hookline/hookline/platform/opshttp"
+	"github.com/hookline/hookline/platform/subtable"
+	"github.com/hookline/hookline/producer/internal/httpapi"
+	"github.com/hookline/hookline/producer/internal/subadmin"
+	"github.com/hookline/hookline/producer/publish"
+	"github.com/hookline/hookline/schemas/topic"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+)
+
+// Config is the producer binary's configuration.
+type Config struct {
+	Kafka kclient.Config
+	Log   logging.Config
+
+	Addr        string // HTTP API; default ":8080"
+	AdminAddr   string // ops server (/metrics, /healthz, /readyz); default ":9101"
+	TopicPrefix string // prefix of Hookline's topics; default "hookline."
+	SourceTopic string // topic events are produced to; default "events"
+
+	APIKeys        flagenv.StringList // accepted bearer keys; never logged
+	InsecureNoAuth bool               // allow running without API keys
+
+	AllowUnknownTypes bool   // produce events of types without a schema
+	DefaultSource     string // source of events that have none
+
+	MaxEventBytes   int   // default 256 KiB
+	MaxRequestBytes int64 // default 4 MiB
+	MaxBatchEvents  int   // default 1000
+
+	ProduceTimeout        time.Duration // default 10 s
+	RetryAfter            time.Duration // default 5 s
+	Linger                time.Duration // default 10 ms
+	BatchMaxBytes         int           // default 1,000,012
+	ReadYourWritesTimeout time.Duration // default 5 s
+	RotationGrace         time.Duration // default 24 h
+	IdempotencyEntries    int           // default 10000
+	IdempotencyTTL        time.Duration // default 24 h
+	ShutdownTimeout       time.Duration // default 20 s
+}
+
+// RegisterFlags adds every setting to fs, with its default.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	c.Kafka.RegisterFlags(fs)
+	c.Log.RegisterFlags(fs)
+	fs.StringVar(&c.Addr, "addr", ":8080", "listen address of the HTTP API")
+	fs.StringVar(&c.AdminAddr, "admin-addr", ":9101", "listen address of the ops server (/metrics, /healthz, /readyz)")
+	fs.StringVar(&c.TopicPrefix, "topic-prefix", topic.DefaultPrefix, "prefix of Hookline's topics")
+	fs.StringVar(&c.SourceTopic, "source-topic", topic.DefaultSource, "topic events are produced to")
+	fs.Var(&c.APIKeys, "api-keys", "comma-separated API keys accepted as Authorization: Bearer <key>")
+	fs.BoolVar(&c.InsecureNoAuth, "insecure-no-auth", false, "serve the API without authentication when no --api-keys are set (never in production)")
+	fs.BoolVar(&c.AllowUnknownTypes, "allow-unknown-types", false, "accept events of types without a registered schema (default: refuse them with 422)")
+	fs.StringVar(&c.DefaultSource, "default-source", "urn:hookline:producer", "CloudEvents source of events sent without one")
+	fs.IntVar(&c.MaxEventBytes, "max-event-bytes", publish.DefaultMaxEventBytes, "largest event record (key, value, headers); larger events are refused with 413")
+	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", 4<<20, "largest request body")
+	fs.IntVar(&c.MaxBatchEvents, "max-batch-events", 1000, "most events in one request")
+	fs.DurationVar(&c.ProduceTimeout, "produce-timeout", 10*time.Second, "how long a request waits for Kafka before answering 503")
+	fs.DurationVar(&c.RetryAfter, "retry-after", 5*time.Second, "Retry-After of 503 answers")
+	fs.DurationVar(&c.Linger, "linger", 10*time.Millisecond, "how long a partition's batch waits for more records before it is sent")
+	fs.IntVar(&c.BatchMaxBytes, "batch-max-bytes", 1000012, "largest record batch; keep at or below the topics' max.message.bytes")
+	fs.DurationVar(&c.ReadYourWritesTimeout, "read-your-writes-timeout", 5*time.Second, "how long a subscription write waits for the table to reflect it")
+	fs.DurationVar(&c.RotationGrace, "rotation-grace", 24*time.Hour, "how long a rotated-out signing secret stays valid by default")
+	fs.IntVar(&c.IdempotencyEntries, "idempotency-cache-entries", 10000, "answers to Idempotency-Key requests kept in memory")
+	fs.DurationVar(&c.IdempotencyTTL, "idempotency-ttl", 24*time.Hour, "how long an Idempotency-Key answer is replayed from memory")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "on shutdown, how long to finish requests and flush the producer")
+}
+
+// ErrNoAuth is returned by Validate when no API keys are configured and
+// --insecure-no-auth was not given.
+var ErrNoAuth = errors.New("no API keys: set --api-keys (HOOKLINE_API_KEYS), or pass --insecure-no-auth to serve the API without authentication")
+
+// Validate checks c without touching the network.
+func (c *Config) Validate() error {
+	if err := c.Kafka.Validate(); err != nil {
+		return err
+	}
+	if err := c.Log.Validate(); err != nil {
+		return err
+	}
+	if len(c.APIKeys) == 0 && !c.InsecureNoAuth {
+		return ErrNoAuth
+	}
+	for _, k := range c.APIKeys {
+		if len(k) < 16 {
+			return errors.New("--api-keys: every key must be at least 16 characters")
+		}
+	}
+	switch {
+	case c.Addr == "" || c.AdminAddr == "":
+		return errors.New("--addr and --admin-addr are required")
+	case c.SourceTopic == "":
+		return errors.New("--source-topic is required")
+	case c.DefaultSource == "":
+		return errors.New("--default-source must not be empty")
+	case c.MaxEventBytes <= 0 || c.MaxRequestBytes <= 0 || c.MaxBatchEvents <= 0 || c.IdempotencyEntries <= 0:
+		return errors.New("--max-event-bytes, --max-request-bytes, --max-batch-events and --idempotency-cache-entries must be positive")
+	case c.BatchMaxBytes < 512 || c.BatchMaxBytes > 1<<30:
+		return errors.New("--batch-max-bytes must be between 512 and 1 GiB")
+	case c.MaxEventBytes > c.BatchMaxBytes:
+		return errors.New("--max-event-bytes must not exceed --batch-max-bytes: such events could never be produced")
+	case c.Linger < 0 || c.Linger > time.Minute:
+		return errors.New("--linger must be between 0 and 1m")
+	}
+	for _, d := range []time.Duration{c.ProduceTimeout, c.RetryAfter, c.ReadYourWritesTimeout, c.RotationGrace, c.IdempotencyTTL, c.ShutdownTimeout} {
+		if d <= 0 {
+			return errors.New("durations must be positive")
+		}
+	}
+	return nil
+}
+
+func (c *Config) api() httpapi.Config {
+	return httpapi.Config{
+		APIKeys:            slices.Clone(c.APIKeys),
+		MaxEventBytes:      c.MaxEventBytes,
+		MaxRequestBytes:    c.MaxRequestBytes,
+		MaxBatchEvents:     c.MaxBatchEvents,
+		ProduceTimeout:     c.ProduceTimeout,
+		RetryAfter:         c.RetryAfter,
+		RotationGrace:      c.RotationGrace,
+		IdempotencyEntries: c.IdempotencyEntries,
+		IdempotencyTTL:     c.IdempotencyTTL,
+	}
+}
+
+// parse fills a Config from args and the environment. It returns
+// flag.ErrHelp after printing usage to stdout for -h/--help; parse errors
+// go to stderr.
+func parse(args []string, getenv func(string) string, stdout, stderr io.Writer) (*Config, error) {
+	fs := flag.NewFlagSet("producer", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fs.SetOutput(stdout)
+		defer fs.SetOutput(stderr)
+		fmt.Fprintf(stdout, "Usage: producer [flags]\n\nServes Hookline's HTTP API: event ingest (POST /v1/events) and subscription admin (/v1/subscriptions).\nThe OpenAPI document is at /openapi.json.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	cfg := &Config{}
+	cfg.RegisterFlags(fs)
+	if err := flagenv.Parse(fs, args, getenv); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return cfg, cfg.Validate()
+}
+
+// Run runs the producer until ctx ends. args exclude the program name.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parse(args, getenv, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log, err := logging.New(cfg.Log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	return run(ctx, cfg, log, nil)
+}
+
+// run wires and runs the components. listening, when not nil, receives
+// the API's bound address once it accepts connections.
+func run(ctx context.Context, cfg *Config, log *zap.Logger, listening chan<- string) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	kopts, err := cfg.Kafka.Opts()
+	if err != nil {
+		return err
+	}
+	kopts = append(kopts, kclient.Logger(log))
+	withMetrics := func(name string) []kgo.Opt { return append(slices.Clip(kopts), kclient.Metrics(reg, name)) }
+
+	names := topic.New(cfg.TopicPrefix)
+	popts := []publish.Opt{
+		publish.KafkaOpts(withMetrics("producer")...),
+		publish.Topic(cfg.SourceTopic),
+		publish.Source(cfg.DefaultSource),
+		publish.MaxEventBytes(cfg.MaxEventBytes),
+		publish.Linger(cfg.Linger),
+		publish.BatchMaxBytes(int32(cfg.BatchMaxBytes)),
+		publish.WithLogger(log.Named("publish")),
+	}
+	if cfg.AllowUnknownTypes {
+		popts = append(popts, publish.AllowUnknownTypes())
+	}
+	pub, err := publish.New(popts...)
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+
+	table := subtable.New(withMetrics("subscriptions"), names.Subscriptions(), subtable.WithLogger(log.Named("subscriptions")))
+	store := subadmin.New(pub.Kafka(), table, names,
+		subadmin.WithLogger(log.Named("subscriptions")),
+		subadmin.ReadYourWritesTimeout(cfg.ReadYourWritesTimeout),
+		subadmin.TestSource(cfg.DefaultSource))
+	kafkaCheck := func() error {
+		pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return pub.Ping(pctx)
+	}
+	api := httpapi.New(cfg.api(), pub, store,
+		httpapi.WithLogger(log.Named("api")),
+		httpapi.WithRecorder(newMetrics(reg)),
+		httpapi.WithCheck("subscriptions", table.Check),
+		httpapi.WithCheck("kafka", kafkaCheck))
+	ops := opshttp.New(cfg.AdminAddr, reg, log.Named("ops"))
+	ops.AddCheck("subscriptions", table.Check)
+	ops.AddCheck("kafka", kafkaCheck)
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: zap.NewStdLog(log.Named("http"))}
+
+	log.Info("producer starting", zap.Strings("brokers", cfg.Kafka.Brokers), zap.String("topic_prefix", cfg.TopicPrefix),
+		zap.String("source_topic", cfg.SourceTopic), zap.String("addr", ln.Addr().String()), zap.Bool("auth", len(cfg.APIKeys) > 0))
+	if len(cfg.APIKeys) == 0 {
+		log.Warn("serving the API WITHOUT authentication (--insecure-no-auth)")
+	}
+	// Stopped in reverse order of Add: the API first (it stops accepting
+	// and finishes the requests in hand, which wait for Kafka), then the
+	// producer (it flushes what is still buffered), then the table, then
+	// the ops server, so /healthz answers until the very end.
+	var g lifecycle.Group
+	g.Add("ops", ops.Run)
+	g.Add("subscriptions", table.Run)
+	g.Add("publish", func(ctx context.Context) error {
+		<-ctx.Done()
+		fctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		err := pub.Flush(fctx)
+		pub.Close()
+		if err != nil {
+			return fmt.Errorf("flushing: %w", err)
+		}
+		return nil
+	})
+	g.Add("api", func(ctx context.Context) error {
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Serve(ln) }()
+		log.Info("api listening", zap.String("addr", ln.Addr().String()))
+		if listening != nil {
+			listening <- ln.Addr().String()
+		}
+		select {
+		case err := <-errc:
+			return fmt.Errorf("api: %w", err)
+		case <-ctx.Done():
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			return fmt.Errorf("api: shutdown: %w", err)
+		}
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("api: %w", err)
+		}
+		return nil
+	})
+	return g.Run(ctx, log)
+}

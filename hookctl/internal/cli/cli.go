@@ -4,10 +4,12 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,6 +29,7 @@ type options struct {
 	prefix  string
 	output  string
 	timeout time.Duration
+	stdin   io.Reader // nil when no one is there to answer a confirmation
 	stdout  io.Writer
 	stderr  io.Writer
 }
@@ -55,12 +58,24 @@ func (o *options) table() *tabwriter.Writer {
 }
 
 // Run executes hookctl with args. getenv supplies HOOKLINE_* defaults.
+// Confirmations are asked on os.Stdin when it is a terminal; otherwise
+// commands that write in bulk refuse to run without --yes.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	o := &options{stdout: stdout, stderr: stderr}
+	var stdin io.Reader
+	if fi, err := os.Stdin.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		stdin = os.Stdin
+	}
+	return RunWithStdin(ctx, args, getenv, stdin, stdout, stderr)
+}
+
+// RunWithStdin is Run with confirmations read from stdin. A nil stdin
+// means no one can answer, so bulk writes need --yes.
+func RunWithStdin(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	o := &options{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:           "hookctl",
 		Short:         "Operate a Hookline webhook pipeline",
-		Long:          "hookctl creates Hookline's topics and inspects a running pipeline.\nEvery flag also reads an environment variable: --brokers reads HOOKLINE_BROKERS.",
+		Long:          "hookctl creates Hookline's topics, manages subscriptions, inspects and replays\nthe dead-letter topic, and inspects a running pipeline.\nEvery flag also reads an environment variable: --brokers reads HOOKLINE_BROKERS.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -105,8 +120,45 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	pf.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
 	pf.DurationVar(&o.timeout, "timeout", 30*time.Second, "how long to wait for Kafka")
 
-	root.AddCommand(topicsCmd(o))
+	root.AddCommand(topicsCmd(o), subsCmd(o), dlqCmd(o), lagCmd(o), sendCmd(o), tailCmd(o))
 	return root.ExecuteContext(ctx)
+}
+
+// confirm asks question on stdin and returns nil only for a yes. Without
+// stdin it refuses: a script must say --yes.
+func (o *options) confirm(question string) error {
+	if o.stdin == nil {
+		return ErrNoConfirmation
+	}
+	fmt.Fprintf(o.stderr, "%s [y/N] ", question)
+	line, err := bufio.NewReader(o.stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return ErrAborted
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return nil
+	}
+	return ErrAborted
+}
+
+// progress prints a progress line to stderr at most once per interval.
+type progress struct {
+	w     io.Writer
+	every time.Duration
+	last  time.Time
+}
+
+func (o *options) progress() *progress {
+	return &progress{w: o.stderr, every: time.Second, last: time.Now()}
+}
+
+// tick prints the line that msg returns, if the interval has passed.
+func (p *progress) tick(msg func() string) {
+	if now := time.Now(); now.Sub(p.last) >= p.every {
+		p.last = now
+		fmt.Fprintln(p.w, msg())
+	}
 }
 
 func topicsCmd(o *options) *cobra.Command {

@@ -53,7 +53,7 @@ type Config struct {
 
 	ProduceTimeout        time.Duration // default 10 s
 	RetryAfter            time.Duration // default 5 s
-	Linger                time.Duration // default 10 ms
+	Linger                time.Duration // default 0
 	BatchMaxBytes         int           // default 1,000,012
 	ReadYourWritesTimeout time.Duration // default 5 s
 	RotationGrace         time.Duration // default 24 h
@@ -79,7 +79,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxBatchEvents, "max-batch-events", 1000, "most events in one request")
 	fs.DurationVar(&c.ProduceTimeout, "produce-timeout", 10*time.Second, "how long a request waits for Kafka before answering 503")
 	fs.DurationVar(&c.RetryAfter, "retry-after", 5*time.Second, "Retry-After of 503 answers")
-	fs.DurationVar(&c.Linger, "linger", 10*time.Millisecond, "how long a partition's batch waits for more records before it is sent")
+	fs.DurationVar(&c.Linger, "linger", 0, "how long a partition's batch waits for more records before it is sent; each request waits for its acknowledgement, so lingering adds latency (concurrent requests share produce requests anyway)")
 	fs.IntVar(&c.BatchMaxBytes, "batch-max-bytes", 1000012, "largest record batch; keep at or below the topics' max.message.bytes")
 	fs.DurationVar(&c.ReadYourWritesTimeout, "read-your-writes-timeout", 5*time.Second, "how long a subscription write waits for the table to reflect it")
 	fs.DurationVar(&c.RotationGrace, "rotation-grace", 24*time.Hour, "how long a rotated-out signing secret stays valid by default")

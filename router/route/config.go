@@ -18,6 +18,10 @@ const (
 	DefaultMaxRecordBytes = 1_000_012 // Kafka's (and franz-go's) default batch limit
 	DefaultMaxPollRecords = 1000
 	DefaultDrainTimeout   = 10 * time.Second
+	// DefaultTransactionTimeout bounds how long a transaction left open by
+	// an instance that crashed and did not come back (a new transactional
+	// id) blocks its partitions' consumption.
+	DefaultTransactionTimeout = 20 * time.Second
 )
 
 // Config configures a Router. Zero fields take the defaults noted.
@@ -57,11 +61,14 @@ type Config struct {
 	// MaxPollRecords bounds the records routed in one transaction; default
 	// DefaultMaxPollRecords.
 	MaxPollRecords int
-	// SessionTimeout, RebalanceTimeout and TransactionTimeout override
-	// franz-go's defaults (45 s, 60 s, 40 s) when positive. A crashed
-	// instance holds its partitions until its session times out.
-	SessionTimeout     time.Duration
-	RebalanceTimeout   time.Duration
+	// SessionTimeout and RebalanceTimeout override franz-go's defaults
+	// (45 s, 60 s) when positive. A crashed instance holds its partitions
+	// until its session times out.
+	SessionTimeout   time.Duration
+	RebalanceTimeout time.Duration
+	// TransactionTimeout is how long the broker lets a transaction stay
+	// open; default DefaultTransactionTimeout. It must exceed the time to
+	// route one batch.
 	TransactionTimeout time.Duration
 	// DrainTimeout bounds how long Run finishes the batch in hand after its
 	// context ends; default DefaultDrainTimeout.
@@ -86,6 +93,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.TransactionTimeout == 0 {
+		c.TransactionTimeout = DefaultTransactionTimeout
 	}
 }
 
@@ -158,8 +168,6 @@ func (c Config) clientOpts() []kgo.Opt {
 	if c.RebalanceTimeout > 0 {
 		opts = append(opts, kgo.RebalanceTimeout(c.RebalanceTimeout))
 	}
-	if c.TransactionTimeout > 0 {
-		opts = append(opts, kgo.TransactionTimeout(c.TransactionTimeout))
-	}
+	opts = append(opts, kgo.TransactionTimeout(c.TransactionTimeout))
 	return opts
 }

@@ -155,6 +155,17 @@ func (r *Router) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("route: %w", err)
 	}
+	// Fence any previous incarnation of this transactional id before the
+	// first poll: initializing the producer id aborts the transaction a
+	// crashed incarnation left open, whose pending offsets would otherwise
+	// stall this member's offset fetches until that transaction timed out.
+	if _, _, err := sess.Client().ProducerID(ctx); err != nil {
+		sess.Close()
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("route: initializing transactional producer %q: %w", r.cfg.TransactionalID, err)
+	}
 	// Shutdown order: ctx ends polling; the batch in hand is routed and
 	// its transaction ended under work, which outlives ctx by at most
 	// DrainTimeout; then Close leaves the group.

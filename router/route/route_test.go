@@ -3,7 +3,6 @@ package route_test
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -16,132 +15,19 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// genEvent is a generated event and what the test knows about it.
-type genEvent struct {
-	id, typ, status, tenant string
-	amount                  float64
-	rec                     *kgo.Record
-}
-
-// genEvents returns n events of four types in all three binding modes.
-func genEvents(rng *rand.Rand, topic string, n int) []genEvent {
-	out := make([]genEvent, n)
-	for i := range out {
-		g := genEvent{id: fmt.Sprintf("evt_%05d", i), amount: float64(rng.IntN(20000)) / 100}
-		var ev event.Event
-		switch rng.IntN(4) {
-		case 0:
-			ev = routetest.Payment(g.id, g.amount)
-		case 1:
-			ev = routetest.PaymentFailed(g.id, g.amount)
-		case 2:
-			g.status = []string{"paid", "shipped", "delivered"}[rng.IntN(3)]
-			ev = routetest.Order(g.id, g.status)
-		default:
-			g.typ = "payment_success"
-			g.rec = routetest.Plain(topic, g.id, g.amount)
-			out[i] = g
-			continue
-		}
-		g.typ = ev.Type
-		if t := rng.IntN(3); t > 0 {
-			g.tenant = []string{"", "acme", "globex"}[t]
-			ev.Extensions = map[string]string{"tenant": g.tenant}
-		}
-		if rng.IntN(2) == 0 {
-			g.rec = routetest.Binary(topic, ev)
-		} else {
-			g.rec = routetest.Structured(topic, ev)
-		}
-		out[i] = g
-	}
-	return out
-}
-
-// testSub is a subscription and, independently of the router's pattern
-// matching and CEL, whether it wants an event.
-type testSub struct {
-	sub  *record.Subscription
-	want func(genEvent) bool
-}
-
-func fanOutSubs() []testSub {
-	isPayment := func(e genEvent) bool { return strings.HasPrefix(e.typ, "payment.") }
-	isOrder := func(e genEvent) bool { return strings.HasPrefix(e.typ, "order.") }
-	paused := routetest.Sub("paused", "", "*")
-	paused.State = record.StatePaused
-	return []testSub{
-		{routetest.Sub("all", "", "*"), func(genEvent) bool { return true }},
-		{routetest.Sub("payments", "", "payment.*"), isPayment},
-		{routetest.Sub("succeeded", "", "payment.succeeded"), func(e genEvent) bool { return e.typ == "payment.succeeded" }},
-		{routetest.Sub("orders", "", "order.*"), isOrder},
-		{routetest.Sub("order-changes", "", "order.status_changed"), isOrder},
-		{routetest.Sub("big-payments", "data.amount >= 100.0", "payment.*"), func(e genEvent) bool { return isPayment(e) && e.amount >= 100 }},
-		{routetest.Sub("shipped", `data.status == "shipped"`, "order.*"), func(e genEvent) bool { return isOrder(e) && e.status == "shipped" }},
-		{routetest.Sub("acme", `"tenant" in ext && ext.tenant == "acme"`, "*"), func(e genEvent) bool { return e.tenant == "acme" }},
-		{routetest.Sub("seed", "", "payment_success"), func(e genEvent) bool { return e.typ == "payment_success" }},
-		{routetest.Sub("seed-big", "data.amount > 50.0", "payment_success"), func(e genEvent) bool { return e.typ == "payment_success" && e.amount > 50 }},
-		{routetest.Sub("small-or-orders", `type == "order.status_changed" || data.amount < 20.0`, "payment.succeeded", "order.status_changed"),
-			func(e genEvent) bool { return isOrder(e) || (e.typ == "payment.succeeded" && e.amount < 20) }},
-		{routetest.Sub("nothing", "", "nothing.*"), func(genEvent) bool { return false }},
-		{paused, func(genEvent) bool { return false }},
-	}
-}
-
-// expect returns the delivery ids the router must produce.
-func expect(events []genEvent, subs []testSub) map[string]string {
-	want := map[string]string{}
-	for _, e := range events {
-		for _, s := range subs {
-			if s.want(e) {
-				want[record.DeliveryID(e.id, s.sub.ID)] = e.id + " -> " + s.sub.ID
-			}
-		}
-	}
-	return want
-}
-
-// checkExactlyOnce compares the delivery ids read with the expected ones.
-func checkExactlyOnce(t *testing.T, got map[string]int, want map[string]string) {
-	t.Helper()
-	var missing, dup, extra int
-	for id, what := range want {
-		switch n := got[id]; {
-		case n == 0:
-			if missing++; missing <= 5 {
-				t.Errorf("missing delivery %s (%s)", id, what)
-			}
-		case n > 1:
-			if dup++; dup <= 5 {
-				t.Errorf("delivery %s (%s) produced %d times", id, what, n)
-			}
-		}
-	}
-	for id := range got {
-		if _, ok := want[id]; !ok {
-			if extra++; extra <= 5 {
-				t.Errorf("unexpected delivery %s", id)
-			}
-		}
-	}
-	if missing+dup+extra > 0 {
-		t.Fatalf("%d expected deliveries: %d missing, %d duplicated, %d unexpected", len(want), missing, dup, extra)
-	}
-}
-
 // TestFanOut routes N events over M overlapping subscriptions and checks
 // the deliveries topic holds exactly the expected deliveries, each once.
 func TestFanOut(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 3)
-	subs := fanOutSubs()
+	subs := routetest.FanOutSubs()
 	for _, s := range subs {
-		h.putSubs(t, s.sub)
+		h.putSubs(t, s.Sub)
 	}
-	events := genEvents(rand.New(rand.NewPCG(1, 2)), h.source, 600)
+	events := routetest.GenEvents(rand.New(rand.NewPCG(1, 2)), h.source, 600)
 	recs := make([]*kgo.Record, len(events))
 	for i, e := range events {
-		recs[i] = e.rec
+		recs[i] = e.Rec
 	}
 	// Half before the router starts, half while it runs.
 	routetest.Produce(t, h.cl, recs[:300]...)
@@ -152,8 +38,8 @@ func TestFanOut(t *testing.T) {
 	routetest.Produce(t, h.cl, recs[300:]...)
 	routetest.WaitCaught(t, h.c, cfg.Group, h.source, 60*time.Second)
 
-	want := expect(events, subs)
-	checkExactlyOnce(t, h.deliveries(t), want)
+	want := routetest.Expect(events, subs)
+	routetest.CheckExactlyOnce(t, h.deliveries(t), want)
 	s := counts.snapshot()
 	if s.events != len(events) || s.deliveries != len(want) || len(s.deadLetters) != 0 {
 		t.Errorf("recorded %d events, %d deliveries, dead letters %v; want %d, %d, none", s.events, s.deliveries, s.deadLetters, len(events), len(want))
@@ -228,7 +114,7 @@ func TestSubscriptionChanges(t *testing.T) {
 		t.Errorf("compile filter errors = %d, want 1", got)
 	}
 
-	checkExactlyOnce(t, h.deliveries(t), want)
+	routetest.CheckExactlyOnce(t, h.deliveries(t), want)
 }
 
 // TestPoisonEvents checks that bad input goes to the DLQ with the right
@@ -286,7 +172,7 @@ func TestPoisonEvents(t *testing.T) {
 	}
 	routetest.WaitCaught(t, h.c, cfg.Group, h.source, 60*time.Second)
 
-	checkExactlyOnce(t, h.deliveries(t), wantDeliveries)
+	routetest.CheckExactlyOnce(t, h.deliveries(t), wantDeliveries)
 	dead := routetest.ReadCommitted(t, h.c, h.names.DLQ())
 	if len(dead) != len(cases)-len(wantDeliveries) {
 		t.Fatalf("%d dead letters, want %d", len(dead), len(cases)-len(wantDeliveries))

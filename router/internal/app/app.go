@@ -51,7 +51,7 @@ type Config struct {
 
 	SessionTimeout     time.Duration // default 45 s
 	RebalanceTimeout   time.Duration // default 60 s
-	TransactionTimeout time.Duration // default 40 s
+	TransactionTimeout time.Duration // default 20 s
 	DrainTimeout       time.Duration // default 10 s
 }
 
@@ -72,7 +72,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxPollRecords, "max-poll-records", route.DefaultMaxPollRecords, "most records routed in one transaction")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", 45*time.Second, "consumer group session timeout; a crashed instance holds its partitions this long")
 	fs.DurationVar(&c.RebalanceTimeout, "rebalance-timeout", 60*time.Second, "consumer group rebalance timeout")
-	fs.DurationVar(&c.TransactionTimeout, "transaction-timeout", 40*time.Second, "Kafka transaction timeout")
+	fs.DurationVar(&c.TransactionTimeout, "transaction-timeout", route.DefaultTransactionTimeout, "Kafka transaction timeout: how long a crashed instance's open transaction can block its partitions; must exceed the time to route one batch")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", route.DefaultDrainTimeout, "on shutdown, how long to finish the batch in hand")
 }
 

@@ -111,18 +111,35 @@ func WaitCaught(t testing.TB, c *kafkatest.Cluster, group, topic string, timeout
 // transactions are skipped, control records are not returned.
 func ReadCommitted(t testing.TB, c *kafkatest.Cluster, topic string) []*kgo.Record {
 	t.Helper()
+	return read(t, c, topic, true)
+}
+
+// ReadUncommitted reads topic from its start to its end as a
+// read_uncommitted consumer sees it: records of aborted transactions are
+// included.
+func ReadUncommitted(t testing.TB, c *kafkatest.Cluster, topic string) []*kgo.Record {
+	t.Helper()
+	return read(t, c, topic, false)
+}
+
+func read(t testing.TB, c *kafkatest.Cluster, topic string, committed bool) []*kgo.Record {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	adm := c.Admin(t)
-	stable, err := adm.ListCommittedOffsets(ctx, topic)
+	list, level := adm.ListEndOffsets, kgo.ReadUncommitted()
+	if committed {
+		list, level = adm.ListCommittedOffsets, kgo.ReadCommitted()
+	}
+	ends, err := list(ctx, topic)
 	if err == nil {
-		err = stable.Error()
+		err = ends.Error()
 	}
 	if err != nil {
-		t.Fatalf("listing stable offsets of %s: %v", topic, err)
+		t.Fatalf("listing end offsets of %s: %v", topic, err)
 	}
 	pending := map[int32]int64{}
-	stable.Each(func(o kadm.ListedOffset) {
+	ends.Each(func(o kadm.ListedOffset) {
 		if o.Offset > 0 {
 			pending[o.Partition] = o.Offset
 		}
@@ -133,7 +150,7 @@ func ReadCommitted(t testing.TB, c *kafkatest.Cluster, topic string) []*kgo.Reco
 	cl := c.Client(t,
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchIsolationLevel(level),
 		kgo.KeepControlRecords(),
 		kgo.FetchMaxPartitionBytes(8<<20),
 	)

@@ -1,0 +1,164 @@
+// Package payload renders an event as the body and headers of a webhook
+// request in one of the subscription payload formats:
+//
+//   - standard: {"type","timestamp","data"} as application/json;
+//   - cloudevents-structured: the CloudEvent as application/cloudevents+json;
+//   - cloudevents-binary: the data as the body, attributes in ce- headers
+//     (CloudEvents HTTP protocol binding);
+//   - raw: the event data exactly as produced, with its content type.
+//
+// Signing and the other request headers are the caller's business.
+package payload
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hookline/hookline/schemas/event"
+	"github.com/hookline/hookline/schemas/record"
+)
+
+// ErrUnknownFormat is returned by Build for a format it does not know.
+var ErrUnknownFormat = errors.New("payload: unknown format")
+
+// Build returns the body of a webhook carrying e in format, and the
+// headers that describe it (Content-Type, and ce- headers in binary
+// mode). An empty format is standard. now stamps standard payloads of
+// events without a time.
+func Build(format string, e *event.Event, now time.Time) ([]byte, http.Header, error) {
+	h := http.Header{}
+	switch format {
+	case "", record.FormatStandard:
+		body, err := standard(e, now)
+		if err != nil {
+			return nil, nil, err
+		}
+		h.Set("Content-Type", event.ContentTypeJSON)
+		return body, h, nil
+	case record.FormatCloudEventsStructure:
+		body, err := json.Marshal(e)
+		if err != nil {
+			return nil, nil, fmt.Errorf("payload: %w", err)
+		}
+		h.Set("Content-Type", event.ContentTypeStructured)
+		return body, h, nil
+	case record.FormatCloudEventsBinary:
+		setBinaryHeaders(h, e)
+		h.Set("Content-Type", dataContentType(e))
+		return e.Data, h, nil
+	case record.FormatRaw:
+		h.Set("Content-Type", dataContentType(e))
+		return e.Data, h, nil
+	default:
+		return nil, nil, fmt.Errorf("%w %q", ErrUnknownFormat, format)
+	}
+}
+
+func dataContentType(e *event.Event) string {
+	if e.DataContentType != "" {
+		return e.DataContentType
+	}
+	return event.ContentTypeJSON
+}
+
+// standard renders {"type","timestamp","data"}. JSON data is embedded as
+// is; other data is a JSON string when it is UTF-8 text, else base64 in
+// "data_base64".
+func standard(e *event.Event, now time.Time) ([]byte, error) {
+	ts := e.Time
+	if ts.IsZero() {
+		ts = now
+	}
+	v := struct {
+		Type       string          `json:"type"`
+		Timestamp  string          `json:"timestamp"`
+		Data       json.RawMessage `json:"data,omitempty"`
+		DataBase64 string          `json:"data_base64,omitempty"`
+	}{Type: e.Type, Timestamp: ts.UTC().Format(time.RFC3339Nano)}
+	switch {
+	case len(e.Data) == 0:
+		v.Data = json.RawMessage("null")
+	case e.DataIsJSON() && json.Valid(e.Data):
+		v.Data = e.Data
+	case utf8.Valid(e.Data):
+		s, err := json.Marshal(string(e.Data))
+		if err != nil {
+			return nil, fmt.Errorf("payload: %w", err)
+		}
+		v.Data = s
+	default:
+		v.DataBase64 = base64.StdEncoding.EncodeToString(e.Data)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("payload: %w", err)
+	}
+	return b, nil
+}
+
+// setBinaryHeaders sets a ce- header per context attribute and extension
+// (CloudEvents HTTP binding, binary mode). datacontenttype travels as
+// Content-Type.
+func setBinaryHeaders(h http.Header, e *event.Event) {
+	set := func(name, v string) {
+		if v != "" {
+			h.Set("ce-"+name, encodeHeaderValue(v))
+		}
+	}
+	set("specversion", e.SpecVersion)
+	set("id", e.ID)
+	set("source", e.Source)
+	set("type", e.Type)
+	if !e.Time.IsZero() {
+		set("time", e.Time.UTC().Format(time.RFC3339Nano))
+	}
+	set("subject", e.Subject)
+	set("dataschema", e.DataSchema)
+	keys := make([]string, 0, len(e.Extensions))
+	for k := range e.Extensions {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		switch k {
+		case "specversion", "id", "source", "type", "time", "subject", "dataschema", "datacontenttype", "data", "data_base64":
+			continue // reserved names cannot be extensions
+		}
+		set(k, e.Extensions[k])
+	}
+}
+
+// encodeHeaderValue percent-encodes what the CloudEvents HTTP binding
+// says must be: bytes outside printable ASCII, space, '"' and '%'.
+func encodeHeaderValue(v string) string {
+	needs := false
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '%' {
+			needs = true
+			break
+		}
+	}
+	if !needs {
+		return v
+	}
+	var b strings.Builder
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c <= ' ' || c >= 0x7f || c == '"' || c == '%' {
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&0xf])
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}

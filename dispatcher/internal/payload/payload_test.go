@@ -1,0 +1,219 @@
+package payload
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookline/hookline/schemas/event"
+	"github.com/hookline/hookline/schemas/record"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+var now = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+
+func sampleEvent() *event.Event {
+	return &event.Event{
+		ID:              "evt_1",
+		Source:          "https://payments.example/gateway",
+		Type:            "payment.succeeded",
+		SpecVersion:     event.SpecVersion,
+		Time:            time.Date(2026, 3, 4, 5, 0, 0, 123000000, time.UTC),
+		Subject:         "order 42",
+		DataContentType: "application/json",
+		DataSchema:      "https://schemas.example/payment/v1",
+		Extensions:      map[string]string{"traceparent": "00-abc-def-01", "tenant": "acme \"eu\""},
+		Data:            []byte(`{"amount": 42.5, "currency":"EUR", "note":"<b>&</b>"}`),
+	}
+}
+
+// seedEvent is the seed article's payment event, produced as plain JSON.
+func seedEvent() *event.Event {
+	return &event.Event{
+		ID: "evt_seed", Source: "kafka://events", Type: "payment_success", SpecVersion: event.SpecVersion,
+		DataContentType: event.ContentTypeJSON,
+		Data:            []byte(`{"type": "payment_success", "amount": 99.99, "customer": "Jane Doe"}`),
+	}
+}
+
+func render(h http.Header, body []byte) []byte {
+	var b bytes.Buffer
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s: %s\n", k, strings.Join(h[k], ", "))
+	}
+	b.WriteString("\n")
+	b.Write(body)
+	b.WriteString("\n")
+	return b.Bytes()
+}
+
+func TestBuildGolden(t *testing.T) {
+	for _, format := range []string{record.FormatStandard, record.FormatCloudEventsStructure, record.FormatCloudEventsBinary, record.FormatRaw} {
+		t.Run(format, func(t *testing.T) {
+			body, h, err := Build(format, sampleEvent(), now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := render(h, body)
+			path := filepath.Join("testdata", format+".golden")
+			if *update {
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s differs from %s:\n%s", format, path, got)
+			}
+		})
+	}
+}
+
+// TestRawIsTheSeedBody checks that the raw format hands the seed's Express
+// listener what it reads: a JSON object with type, amount and customer at
+// the top level, byte for byte as produced.
+func TestRawIsTheSeedBody(t *testing.T) {
+	e := seedEvent()
+	body, h, err := Build(record.FormatRaw, e, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(body, e.Data) {
+		t.Errorf("raw body %q, want the event data %q", body, e.Data)
+	}
+	if ct := h.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q, want application/json (express.json() parses only that)", ct)
+	}
+	var listener struct {
+		Type     string  `json:"type"`
+		Amount   float64 `json:"amount"`
+		Customer string  `json:"customer"`
+	}
+	if err := json.Unmarshal(body, &listener); err != nil {
+		t.Fatal(err)
+	}
+	if listener.Type != "payment_success" || listener.Amount != 99.99 || listener.Customer != "Jane Doe" {
+		t.Errorf("listener reads %+v", listener)
+	}
+}
+
+func TestStandardData(t *testing.T) {
+	tests := []struct {
+		name     string
+		ct       string
+		data     []byte
+		wantData string // the "data" member, or "data_base64"'s
+		base64   bool
+	}{
+		{name: "json", ct: "application/json", data: []byte(`{"a":1}`), wantData: `{"a":1}`},
+		{name: "json by default", data: []byte(`[1,2]`), wantData: `[1,2]`},
+		{name: "text", ct: "text/plain", data: []byte("hello \"you\""), wantData: `"hello \"you\""`},
+		{name: "binary", ct: "application/octet-stream", data: []byte{0xff, 0x00, 0x10}, wantData: "/wAQ", base64: true},
+		{name: "no data", data: nil, wantData: "null"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := &event.Event{ID: "1", Source: "s", Type: "t", SpecVersion: "1.0", DataContentType: tt.ct, Data: tt.data}
+			body, _, err := Build(record.FormatStandard, e, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got struct {
+				Type       string          `json:"type"`
+				Timestamp  string          `json:"timestamp"`
+				Data       json.RawMessage `json:"data"`
+				DataBase64 string          `json:"data_base64"`
+			}
+			if err := json.Unmarshal(body, &got); err != nil {
+				t.Fatalf("%s: %v", body, err)
+			}
+			if got.Type != "t" || got.Timestamp != "2026-03-04T05:06:07Z" {
+				t.Errorf("type %q timestamp %q", got.Type, got.Timestamp)
+			}
+			data := string(got.Data)
+			if tt.base64 {
+				data = got.DataBase64
+			}
+			if data != tt.wantData {
+				t.Errorf("data %s, want %s", data, tt.wantData)
+			}
+		})
+	}
+}
+
+func TestBinaryHeadersArePercentEncoded(t *testing.T) {
+	e := sampleEvent()
+	e.Subject = "ünïcode 100%"
+	_, h, err := Build(record.FormatCloudEventsBinary, e, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := h.Get("ce-subject"), "%C3%BCn%C3%AFcode%20100%25"; got != want {
+		t.Errorf("ce-subject %q, want %q", got, want)
+	}
+	if h.Get("ce-specversion") != "1.0" || h.Get("ce-id") != "evt_1" {
+		t.Errorf("missing required ce- headers: %v", h)
+	}
+}
+
+func TestUnknownFormat(t *testing.T) {
+	if _, _, err := Build("xml", sampleEvent(), now); !errors.Is(err, ErrUnknownFormat) {
+		t.Errorf("Build(xml) = %v, want ErrUnknownFormat", err)
+	}
+}
+
+// FuzzBuild checks the invariants of every format for arbitrary data:
+// standard and structured bodies are JSON, raw and binary bodies are the
+// data untouched, and header values are always legal.
+func FuzzBuild(f *testing.F) {
+	f.Add([]byte(`{"a":1}`), "application/json", "subject")
+	f.Add([]byte("plain"), "text/plain", "ü %")
+	f.Add([]byte{0xff, 0xfe}, "", "\x7f")
+	f.Fuzz(func(t *testing.T, data []byte, ct, subject string) {
+		e := &event.Event{ID: "1", Source: "s", Type: "t", SpecVersion: "1.0", DataContentType: ct, Subject: subject, Data: data}
+		for _, format := range []string{record.FormatStandard, record.FormatCloudEventsStructure, record.FormatCloudEventsBinary, record.FormatRaw} {
+			body, h, err := Build(format, e, now)
+			if err != nil {
+				if format == record.FormatCloudEventsStructure {
+					continue // an event that cannot be structured JSON is refused, not mangled
+				}
+				t.Fatalf("%s: %v", format, err)
+			}
+			switch format {
+			case record.FormatStandard, record.FormatCloudEventsStructure:
+				if !json.Valid(body) {
+					t.Fatalf("%s body is not JSON: %q", format, body)
+				}
+			default:
+				if !bytes.Equal(body, data) {
+					t.Fatalf("%s body %q, want the data %q", format, body, data)
+				}
+			}
+			for k, vs := range h {
+				for _, v := range vs {
+					if strings.HasPrefix(k, "Ce-") && strings.ContainsAny(v, " \"\x7f") {
+						t.Fatalf("header %s=%q is not percent-encoded", k, v)
+					}
+				}
+			}
+		}
+	})
+}

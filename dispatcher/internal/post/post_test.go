@@ -1,0 +1,370 @@
+package post
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookline/hookline/dispatcher/internal/ssrf"
+)
+
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+
+func newClient(t *testing.T, cfg Config) *Client {
+	t.Helper()
+	if cfg.Allow == nil {
+		cfg.Allow = loopback
+	}
+	if cfg.WaitMin == 0 {
+		cfg.WaitMin, cfg.WaitMax = time.Millisecond, 5*time.Millisecond
+	}
+	c := New(cfg)
+	t.Cleanup(c.Close)
+	return c
+}
+
+func TestSendResults(t *testing.T) {
+	tests := []struct {
+		name         string
+		status       int
+		header       map[string]string
+		want         Result
+		wantAttempts int
+	}{
+		{name: "200", status: 200, want: Delivered, wantAttempts: 1},
+		{name: "204", status: 204, want: Delivered, wantAttempts: 1},
+		{name: "410 dead-letters at once", status: 410, want: Gone, wantAttempts: 1},
+		{name: "400 rejected", status: 400, want: Rejected, wantAttempts: 1},
+		{name: "401 rejected", status: 401, want: Rejected, wantAttempts: 1},
+		{name: "404 rejected", status: 404, want: Rejected, wantAttempts: 1},
+		{name: "408 retried", status: 408, want: Failed, wantAttempts: 3},
+		{name: "429 retried", status: 429, want: Failed, wantAttempts: 3},
+		{name: "500 retried", status: 500, want: Failed, wantAttempts: 3},
+		{name: "503 retried", status: 503, want: Failed, wantAttempts: 3},
+		{name: "302 not followed", status: 302, header: map[string]string{"Location": "/elsewhere"}, want: Rejected, wantAttempts: 1},
+		{name: "307 not followed", status: 307, header: map[string]string{"Location": "http://127.0.0.1:1/"}, want: Rejected, wantAttempts: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var hits, elsewhere atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/elsewhere" {
+					elsewhere.Add(1)
+					return
+				}
+				hits.Add(1)
+				for k, v := range tt.header {
+					w.Header().Set(k, v)
+				}
+				w.WriteHeader(tt.status)
+			}))
+			defer srv.Close()
+			var attempts []Attempt
+			out := newClient(t, Config{Retries: 2}).Send(t.Context(), Request{
+				URL: srv.URL + "/hook", Body: []byte(`{}`), Timeout: 2 * time.Second,
+				OnAttempt: func(a Attempt) { attempts = append(attempts, a) },
+			})
+			if out.Result != tt.want || out.Status != tt.status || out.Attempts != tt.wantAttempts {
+				t.Errorf("outcome %v status %d attempts %d, want %v %d %d (err %v)", out.Result, out.Status, out.Attempts, tt.want, tt.status, tt.wantAttempts, out.Err)
+			}
+			if int(hits.Load()) != tt.wantAttempts || len(attempts) != tt.wantAttempts {
+				t.Errorf("server saw %d requests, %d attempts reported, want %d", hits.Load(), len(attempts), tt.wantAttempts)
+			}
+			for i, a := range attempts {
+				if a.N != i+1 || a.Status != tt.status || a.Retry != (i+1 < tt.wantAttempts) {
+					t.Errorf("attempt %d = %+v", i, a)
+				}
+			}
+			if elsewhere.Load() != 0 {
+				t.Error("a redirect was followed")
+			}
+			if tt.want != Delivered && out.Err == nil {
+				t.Error("a failed outcome has no error")
+			}
+		})
+	}
+}
+
+func TestRetryThenSuccess(t *testing.T) {
+	var hits atomic.Int32
+	var sigs sync.Map
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if string(body) != "payload" {
+			t.Errorf("attempt %d body %q", hits.Load()+1, body)
+		}
+		sigs.Store(r.Header.Get("x-sig"), true)
+		if hits.Add(1) < 3 {
+			w.WriteHeader(502)
+			return
+		}
+	}))
+	defer srv.Close()
+	var n atomic.Int32
+	out := newClient(t, Config{Retries: 2}).Send(t.Context(), Request{
+		URL: srv.URL, Body: []byte("payload"), Timeout: time.Second,
+		Header: http.Header{"X-Custom": {"1"}},
+		Sign:   func(h http.Header) { h.Set("x-sig", string(rune('a'+n.Add(1)))) },
+	})
+	if out.Result != Delivered || out.Attempts != 3 {
+		t.Fatalf("outcome %+v", out)
+	}
+	count := 0
+	sigs.Range(func(any, any) bool { count++; return true })
+	if count != 3 {
+		t.Errorf("%d distinct signatures over 3 attempts, want a fresh one per attempt", count)
+	}
+}
+
+func TestTimeoutIsPerAttempt(t *testing.T) {
+	release := make(chan struct{})
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release) // before Close, which waits for handlers
+	start := time.Now()
+	out := newClient(t, Config{Retries: 1}).Send(t.Context(), Request{URL: srv.URL, Timeout: 100 * time.Millisecond})
+	if out.Result != Failed || out.Attempts != 2 || hits.Load() != 2 {
+		t.Fatalf("outcome %+v hits %d", out, hits.Load())
+	}
+	if !strings.Contains(out.Err.Error(), "timed out") {
+		t.Errorf("error %q does not say it timed out", out.Err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("two 100ms attempts took %s", time.Since(start))
+	}
+}
+
+func TestSlowBodyCountsAgainstTimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		select { // headers sent, the body never ends
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	done := make(chan Outcome, 1)
+	go func() {
+		done <- newClient(t, Config{}).Send(t.Context(), Request{URL: srv.URL, Timeout: 200 * time.Millisecond})
+	}()
+	select {
+	case out := <-done:
+		if out.Result != Delivered {
+			t.Errorf("outcome %+v, want delivered (the status arrived)", out)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("reading an endless body outlived the attempt timeout")
+	}
+}
+
+func TestResponseBodyReadIsBounded(t *testing.T) {
+	var written atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		chunk := make([]byte, 32<<10)
+		for range 1024 { // 32 MiB unless the client stops reading
+			n, err := w.Write(chunk)
+			written.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	out := newClient(t, Config{MaxResponseBytes: 64 << 10}).Send(t.Context(), Request{URL: srv.URL, Timeout: 5 * time.Second})
+	if out.Result != Delivered {
+		t.Fatalf("outcome %+v", out)
+	}
+	// The server may buffer a few MiB in socket buffers, never all 32.
+	srv.CloseClientConnections()
+	if w := written.Load(); w >= 32<<20 {
+		t.Errorf("server wrote the whole %d byte body: the client read it all", w)
+	}
+}
+
+func TestRetryAfterIsHonouredAndClamped(t *testing.T) {
+	tests := []struct {
+		name   string
+		value  string
+		status int
+		want   time.Duration
+	}{
+		{"429 seconds", "1", 429, time.Second},
+		{"503 seconds clamped", "3600", 503, 300 * time.Millisecond},
+		{"429 zero", "0", 429, 0},
+		{"500 ignores it", "1", 500, 0},
+		{"garbage ignored", "soon", 429, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClient(t, Config{RetryAfterMax: 300 * time.Millisecond})
+			if tt.want == time.Second {
+				c = newClient(t, Config{RetryAfterMax: 5 * time.Second})
+			}
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Retry-After", tt.value)
+				w.WriteHeader(tt.status)
+			}))
+			defer srv.Close()
+			out := c.Send(t.Context(), Request{URL: srv.URL, Timeout: time.Second})
+			if out.RetryAfter != tt.want {
+				t.Errorf("RetryAfter %s, want %s", out.RetryAfter, tt.want)
+			}
+			// The backoff before a retry is what the endpoint asked for.
+			resp := &http.Response{StatusCode: tt.status, Request: (&http.Request{}).WithContext(context.WithValue(t.Context(), callKey{}, &call{last: out}))}
+			got := c.backoff(time.Millisecond, 5*time.Millisecond, 0, resp)
+			want := max(tt.want, time.Millisecond)
+			if tt.want == 0 {
+				if got < time.Millisecond || got > 5*time.Millisecond {
+					t.Errorf("backoff without Retry-After %s, want 1-5ms", got)
+				}
+			} else if got != want {
+				t.Errorf("backoff %s, want %s", got, want)
+			}
+		})
+	}
+}
+
+func TestRetryAfterParse(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		v    string
+		want time.Duration
+		ok   bool
+	}{
+		{"", 0, false},
+		{"5", 5 * time.Second, true},
+		{"-1", 0, false},
+		{"Thu, 01 Jan 2026 00:00:30 GMT", 30 * time.Second, true},
+		{"Wed, 31 Dec 2025 23:00:00 GMT", 0, true},
+		{"later", 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := retryAfter(tt.v, now)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("retryAfter(%q) = %s, %v; want %s, %v", tt.v, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestBackoffJitterBounds(t *testing.T) {
+	c := New(Config{})
+	for n := range 40 {
+		for range 50 {
+			d := c.backoff(100*time.Millisecond, time.Second, n, nil)
+			ceil := min(100*time.Millisecond<<min(n, 20), time.Second)
+			if d < 100*time.Millisecond || d > ceil {
+				t.Fatalf("backoff(n=%d) = %s, want within [100ms, %s]", n, d, ceil)
+			}
+		}
+	}
+}
+
+// TestGuardRefusesWithoutConnecting sends to a listening loopback server
+// with an empty allow-list: the outcome is Refused at once, without
+// retries, and the server never sees a connection.
+func TestGuardRefusesWithoutConnecting(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := newClient(t, Config{Retries: 2, Allow: []netip.Prefix{}})
+	for _, u := range []string{srv.URL, strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)} {
+		out := c.Send(t.Context(), Request{URL: u, Timeout: time.Second})
+		var re *ssrf.RefusedError
+		if out.Result != Refused || out.Attempts != 1 || !errors.As(out.Err, &re) || re.Class != ssrf.Loopback {
+			t.Errorf("%s: outcome %+v, want one refused loopback attempt", u, out)
+		}
+	}
+	if conns.Load() != 0 {
+		t.Errorf("the server saw %d connections", conns.Load())
+	}
+}
+
+func TestLookupHookIsGuarded(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	lookup := func(_ context.Context, host string) ([]netip.Addr, error) {
+		switch host {
+		case "private.test":
+			return []netip.Addr{netip.MustParseAddr("10.0.0.1")}, nil
+		case "local.test":
+			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+		}
+		return nil, errors.New("no such host")
+	}
+	c := newClient(t, Config{Lookup: lookup})
+	out := c.Send(t.Context(), Request{URL: "http://private.test:" + port + "/", Timeout: time.Second})
+	if out.Result != Refused {
+		t.Errorf("private.test: %+v, want refused", out)
+	}
+	// Allowed through the allow-list, the mapped name connects.
+	if out := c.Send(t.Context(), Request{URL: "http://local.test:" + port + "/", Timeout: time.Second}); out.Result != Delivered {
+		t.Errorf("local.test: %+v, want delivered", out)
+	}
+}
+
+// TestConnectionsArePooled sends many requests to one server, some to a
+// failing one in between: connections to the healthy server are reused,
+// even though retryablehttp asks to close idle connections after each
+// failure.
+func TestConnectionsArePooled(t *testing.T) {
+	var conns atomic.Int32
+	good := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	good.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	good.Start()
+	defer good.Close()
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(500) }))
+	defer bad.Close()
+	c := newClient(t, Config{Retries: 1})
+	for i := range 50 {
+		if out := c.Send(t.Context(), Request{URL: good.URL, Timeout: time.Second}); out.Result != Delivered {
+			t.Fatalf("request %d: %+v", i, out)
+		}
+		if i%10 == 0 {
+			c.Send(t.Context(), Request{URL: bad.URL, Timeout: time.Second})
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("50 sequential requests opened %d connections, want 1", n)
+	}
+}
+
+func TestCanceledContext(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() { time.AfterFunc(50*time.Millisecond, cancel) }()
+	out := newClient(t, Config{Retries: 2}).Send(ctx, Request{URL: srv.URL, Timeout: 10 * time.Second})
+	if out.Result != Canceled {
+		t.Errorf("outcome %+v, want canceled", out)
+	}
+}

@@ -307,3 +307,27 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal("run did not return")
 	}
 }
+
+// TestReadyzFollowsKafka stops the broker and expects readiness to fail
+// on the kafka check. It stops the broker, so it runs its own kfake
+// cluster even when KAFKA_BROKERS names a real one.
+func TestReadyzFollowsKafka(t *testing.T) {
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kc.Close)
+	c := &kafkatest.Cluster{Kind: kafkatest.KindKfake, Brokers: kc.ListenAddrs()}
+	names, source := c.Hookline(t, 3, 1)
+	s := start(t, c, names, source)
+	kc.Close()
+	for _, url := range []string{"http://" + s.ops + "/readyz", "http://" + s.api + "/readyz"} {
+		waitFor(t, func() bool {
+			a := get(t, url)
+			return a.status == http.StatusServiceUnavailable && strings.Contains(a.body, "kafka")
+		}, url+" to fail on the kafka check")
+	}
+	if a := get(t, "http://"+s.ops+"/healthz"); a.status != 200 {
+		t.Errorf("/healthz with Kafka down: %d, want 200 (the process is alive)", a.status)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -398,4 +399,57 @@ func newServer(t testing.TB, s *httpapi.Server) string {
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// TestIdempotencyKeyInProgress holds the first request's produce in the
+// broker and sends the same key again: the second is told to retry (409)
+// rather than producing twice. It holds the broker's answers, so it runs
+// its own kfake cluster even when KAFKA_BROKERS names a real one.
+func TestIdempotencyKeyInProgress(t *testing.T) {
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kc.Close)
+	e := newEnv(t, envOpts{cluster: &kafkatest.Cluster{Kind: kafkatest.KindKfake, Brokers: kc.ListenAddrs()}})
+	release, held := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	kc.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		once.Do(func() { close(held) })
+		kc.SleepControl(func() { <-release })
+		return nil, nil, false
+	})
+	first := make(chan response, 1)
+	go func() { first <- e.do(t, "POST", "/v1/events", seedEvent, "Idempotency-Key", "k1") }()
+	<-held
+	busy := e.do(t, "POST", "/v1/events", seedEvent, "Idempotency-Key", "k1")
+	if busy.status != http.StatusConflict || busy.header.Get("Retry-After") == "" || busy.errorOf(t).Error.Code != "request_in_progress" {
+		t.Fatalf("same key while in progress: %d %v %s", busy.status, busy.header, busy.body)
+	}
+	close(release)
+	if r := <-first; r.status != http.StatusAccepted {
+		t.Fatalf("first request: %d %s", r.status, r.body)
+	}
+	if n := count(t, e.c, e.source); n != 1 {
+		t.Fatalf("%d records, want 1", n)
+	}
+}
+
+// TestKafkaRejects makes the broker refuse produce requests with an error
+// retrying cannot fix: the answer is 500, not 503.
+func TestKafkaRejects(t *testing.T) {
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kc.Close)
+	e := newEnv(t, envOpts{cluster: &kafkatest.Cluster{Kind: kafkatest.KindKfake, Brokers: kc.ListenAddrs()}})
+	kc.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		return produceError(req.(*kmsg.ProduceRequest), kerr.TopicAuthorizationFailed.Code), nil, true
+	})
+	resp := e.do(t, "POST", "/v1/events", seedEvent)
+	if resp.status != http.StatusInternalServerError || resp.header.Get("Retry-After") != "" || resp.errorOf(t).Error.Code != "internal" {
+		t.Fatalf("answer %d %v %s, want 500 internal", resp.status, resp.header, resp.body)
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookline/hookline/platform/subtable"
+	"github.com/hookline/hookline/producer/internal/httpapi"
 	"github.com/hookline/hookline/producer/internal/subadmin"
 	"github.com/hookline/hookline/schemas/header"
 	"github.com/hookline/hookline/schemas/record"
@@ -272,5 +274,35 @@ func TestSubscriptionRefused(t *testing.T) {
 	}
 	if n := count(t, e.c, e.names.Subscriptions()); n != 1 {
 		t.Fatalf("%d subscription records, want 1", n)
+	}
+}
+
+// loading is a subscription table that has not caught up yet.
+type loading struct{}
+
+func (loading) Get(string) (record.Subscription, bool) { return record.Subscription{}, false }
+func (loading) All() []*record.Subscription            { return nil }
+func (loading) Check() error                           { return subtable.ErrNotReady }
+
+func TestSubscriptionsNotReady(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	store := subadmin.New(e.pub.Kafka(), loading{}, e.names)
+	url := newServer(t, httpapi.New(httpapi.Config{APIKeys: []string{apiKey}, RetryAfter: 2 * time.Second}, e.pub, store,
+		httpapi.WithCheck("subscriptions", loading{}.Check)))
+	for _, req := range []struct{ method, path, body string }{
+		{"GET", "/v1/subscriptions", ""},
+		{"GET", "/v1/subscriptions/a", ""},
+		{"POST", "/v1/subscriptions", `{"url":"https://example.com","event_types":["*"]}`},
+		{"PATCH", "/v1/subscriptions/a", `{"url":"https://example.com"}`},
+		{"DELETE", "/v1/subscriptions/a", ""},
+		{"POST", "/v1/subscriptions/a/rotate-secret", ""},
+	} {
+		resp := do(t, url, req.method, req.path, []byte(req.body), "Authorization", "Bearer "+apiKey)
+		if resp.status != http.StatusServiceUnavailable || resp.header.Get("Retry-After") != "2" || resp.errorOf(t).Error.Code != "not_ready" {
+			t.Errorf("%s %s: %d %v %s, want 503 not_ready", req.method, req.path, resp.status, resp.header, resp.body)
+		}
+	}
+	if resp := do(t, url, "GET", "/readyz", nil); resp.status != http.StatusServiceUnavailable || !strings.Contains(string(resp.body), "subscriptions") {
+		t.Errorf("/readyz: %d %s", resp.status, resp.body)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/hookctl/internal/cli"
+	"github.com/hookline/hookline/platform/kafkatest"
 	"github.com/hookline/hookline/schemas/header"
 	"github.com/hookline/hookline/schemas/record"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -365,5 +366,45 @@ func TestDLQReplayEmptyTopic(t *testing.T) {
 	out, errOut, err := f.exec(t.Context(), nil, "dlq", "replay")
 	if err != nil || !strings.Contains(out, "replayed 0") || !strings.Contains(errOut, "nothing") {
 		t.Fatalf("%v\n%s\n%s", err, out, errOut)
+	}
+}
+
+// TestDLQReadsCommittedOnly writes dead letters in a committed and an
+// aborted transaction, as the router does: reads must end (the topic ends
+// in transaction markers) and see only the committed ones.
+func TestDLQReadsCommittedOnly(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	cl := f.c.Client(t, kgo.TransactionalID(kafkatest.Name(t, "tx")), kgo.DefaultProduceTopic(f.names.DLQ()))
+	write := func(commit kgo.TransactionEndTry, ids ...string) {
+		t.Helper()
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			if err := cl.ProduceSync(t.Context(), f.dispatchDL(t, delivery("a", "payment.succeeded", id), record.ReasonExhausted, time.Now())).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := cl.EndTransaction(t.Context(), commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(kgo.TryCommit, "c1", "c2", "c3")
+	write(kgo.TryAbort, "x1", "x2")
+	write(kgo.TryCommit, "c4")
+
+	var got []string
+	for _, r := range decodeRows(t, f.ok(t, "dlq", "ls", "-o", "json")) {
+		got = append(got, r.EventID)
+	}
+	if fmt.Sprint(sortedCopy(got)) != "[c1 c2 c3 c4]" {
+		t.Fatalf("ls = %v, want the committed dead letters", got)
+	}
+	if res := f.replayJSON(t, "--yes"); res.Replayed != 4 || !res.Complete {
+		t.Fatalf("replay = %+v", res)
+	}
+	if res := f.replayJSON(t, "--yes"); res.Read != 0 {
+		t.Fatalf("rerun = %+v", res)
 	}
 }

@@ -70,6 +70,9 @@ func tailCmd(o *options) *cobra.Command {
 			sctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 			_, err = snapshot(sctx, kadm.NewClient(cl), topic)
 			cancel()
+			if cmd.Context().Err() != nil {
+				return nil // Ctrl-C is how tail ends
+			}
 			if err != nil {
 				return err
 			}

@@ -193,9 +193,9 @@ func sortedCopy(s []string) []string {
 	return c
 }
 
+// TestDLQBadFlags needs no broker: flags are checked before Kafka is.
 func TestDLQBadFlags(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
 	for _, args := range [][]string{
 		{"dlq", "ls", "--since", "yesterday"},
 		{"dlq", "ls", "--since", "1h", "--until", "2h"},
@@ -206,8 +206,8 @@ func TestDLQBadFlags(t *testing.T) {
 		{"dlq", "replay", "--group", "", "--yes"},
 		{"dlq", "show"},
 	} {
-		if err := f.fail(t, args...); err.Error() == "" {
-			t.Errorf("%v: empty error", args)
+		if _, err := run(t, map[string]string{"HOOKLINE_BROKERS": "127.0.0.1:1"}, args...); err == nil || err.Error() == "" {
+			t.Errorf("%v: err = %v, want a message", args, err)
 		}
 	}
 }
@@ -359,22 +359,18 @@ func checkReplayed(t *testing.T, recs []*kgo.Record, ds map[string]*record.Deliv
 	}
 }
 
-// TestDLQReplayEmptyTopic replays nothing without asking.
-func TestDLQReplayEmptyTopic(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
-	out, errOut, err := f.exec(t.Context(), nil, "dlq", "replay")
-	if err != nil || !strings.Contains(out, "replayed 0") || !strings.Contains(errOut, "nothing") {
-		t.Fatalf("%v\n%s\n%s", err, out, errOut)
-	}
-}
-
 // TestDLQReadsCommittedOnly writes dead letters in a committed and an
 // aborted transaction, as the router does: reads must end (the topic ends
 // in transaction markers) and see only the committed ones.
 func TestDLQReadsCommittedOnly(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
+	// On the empty topic, replay has nothing to confirm.
+	out, errOut, err := f.exec(t.Context(), nil, "dlq", "replay")
+	if err != nil || !strings.Contains(out, "replayed 0") || !strings.Contains(errOut, "is empty") && !strings.Contains(errOut, "nothing") {
+		t.Fatalf("replay of an empty topic: %v\n%s\n%s", err, out, errOut)
+	}
+
 	cl := f.c.Client(t, kgo.TransactionalID(kafkatest.Name(t, "tx")), kgo.DefaultProduceTopic(f.names.DLQ()))
 	write := func(commit kgo.TransactionEndTry, ids ...string) {
 		t.Helper()

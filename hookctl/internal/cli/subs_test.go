@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/hookctl/internal/cli"
+	"github.com/hookline/hookline/platform/kafkatest"
 	"github.com/hookline/hookline/schemas/record"
 	"github.com/hookline/hookline/schemas/webhook"
 )
@@ -190,10 +191,10 @@ func TestSubsErrors(t *testing.T) {
 
 func TestSubsWithoutTopicIsClear(t *testing.T) {
 	t.Parallel()
-	c := newFixture(t)
-	c.names.Prefix = "missing-" + c.names.Prefix
-	err := c.fail(t, "subs", "ls")
-	if !errors.Is(err, cli.ErrNoTopic) || !strings.Contains(err.Error(), "topics init") {
+	c := kafkatest.New(t)
+	env := map[string]string{"HOOKLINE_BROKERS": strings.Join(c.Brokers, ",")}
+	_, err := run(t, env, "subs", "ls", "--topic-prefix", kafkatest.Name(t, "missing")+".")
+	if err == nil || !errors.Is(err, cli.ErrNoTopic) || !strings.Contains(err.Error(), "topics init") {
 		t.Fatalf("err = %v", err)
 	}
 }

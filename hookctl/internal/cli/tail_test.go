@@ -37,9 +37,14 @@ func tailLines(t *testing.T, out string) []tailed {
 	return got
 }
 
-func TestTailFromBeginning(t *testing.T) {
+func TestTail(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
+	t.Run("from beginning", func(t *testing.T) { testTailFromBeginning(t, f) })
+	t.Run("from end until interrupted", func(t *testing.T) { testTailFromEndUntilInterrupted(t, f) })
+}
+
+func testTailFromBeginning(t *testing.T, f *fixture) {
 	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	sub := record.Subscription{ID: "s1", URL: "https://example.com/", EventTypes: []string{"*"}, Secrets: []record.Secret{{Key: secret}}}
 	sub.Normalize()
@@ -116,11 +121,9 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestTailFromEndUntilInterrupted starts at the end, so an older record is
+// testTailFromEndUntilInterrupted starts at the end, so an older record is
 // not printed, and stops without error when its context ends (Ctrl-C).
-func TestTailFromEndUntilInterrupted(t *testing.T) {
-	t.Parallel()
-	f := newFixture(t)
+func testTailFromEndUntilInterrupted(t *testing.T, f *fixture) {
 	attempt := func(id string) *kgo.Record {
 		a := record.Attempt{DeliveryID: id, SubscriptionID: "s1", Attempt: 1, Status: 200, Result: "success", At: time.Now()}
 		r, err := a.Record(f.names.Attempts())

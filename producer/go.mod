@@ -3,7 +3,7 @@ module github.com/hookline/hookline/producer
 go 1.26.0
 
 require (
-	github.com/hookline/hookline/platform v0.0.0-00010101000000-000000000000
+	github.com/hookline/hookline/platform v0.0.0
 	github.com/hookline/hookline/schemas v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/twmb/franz-go v1.22.3

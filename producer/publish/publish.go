@@ -104,9 +104,10 @@ func (c *Client) Prepare(ev *event.Event, opts ...CallOpt) error {
 
 // Publish fills in and validates ev (see Prepare), produces it and waits
 // until Kafka acknowledged it or ctx ends. ev is updated in place, so its
-// ID is known afterwards. When ctx ends first the error wraps
-// ErrBrokerUnavailable and ctx's error, and the record may still be
-// written later: publish it again under the same id to be sure.
+// ID is known afterwards. When ctx's deadline passes first the error
+// wraps ErrBrokerUnavailable and context.DeadlineExceeded (a cancelled
+// ctx gives context.Canceled), and the record may still be written
+// later: publish it again under the same id to be sure.
 func (c *Client) Publish(ctx context.Context, ev *event.Event, opts ...CallOpt) error {
 	done := make(chan error, 1) // the promise may still fire after ctx ends
 	c.PublishAsync(ctx, ev, func(_ *event.Event, err error) { done <- err }, opts...)

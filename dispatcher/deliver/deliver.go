@@ -1,0 +1,680 @@
+// Package deliver is the dispatcher: it consumes deliveries from Kafka as a
+// consumer-group member and POSTs each one, signed, to its subscription's
+// webhook URL, with at-least-once semantics and no head-of-line blocking.
+//
+// # How records flow
+//
+// Each assigned partition has a bounded window (default 1000 records)
+// between fetch and commit. Records enter the window in offset order and
+// finish in any order; the offset committed is the low-water mark, below
+// which every record's outcome is durable (a 2xx, or a dead letter
+// acknowledged by Kafka). When a window is full, fetching pauses for that
+// partition and records that did not fit are fetched again later, so memory
+// stays bounded whatever the backlog.
+//
+// Inside the windows, records queue per subscription: an ordered
+// subscription gets one request at a time, others up to their max
+// in-flight. A global cap bounds concurrent HTTP requests. A slow endpoint
+// therefore holds its own deliveries and window slots, never another
+// endpoint's requests.
+//
+// URL, secrets, format, limits and state come from the live subscription
+// table at send time. A paused subscription's deliveries wait in the
+// window (nothing past them is committed); deleted and disabled ones are
+// dead-lettered.
+//
+// # Rebalances and shutdown
+//
+// Revoked partitions stop starting work, wait briefly (RevokeGrace) for
+// requests in flight, commit what is done, and are fenced: a completion
+// that arrives later changes nothing and no commit for them follows. On
+// shutdown the dispatcher stops fetching, waits for requests in flight up
+// to DrainTimeout, commits, and leaves the group.
+package deliver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/hookline/hookline/dispatcher/internal/post"
+	"github.com/hookline/hookline/dispatcher/internal/window"
+	"github.com/hookline/hookline/platform/subtable"
+	"github.com/hookline/hookline/schemas/record"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
+)
+
+// Subscriptions is the live subscription table the dispatcher reads at
+// send time.
+type Subscriptions interface {
+	// Get returns a copy of subscription id, or false when it does not exist.
+	Get(id string) (record.Subscription, bool)
+	// WaitReady blocks until the table has caught up or ctx ends.
+	WaitReady(ctx context.Context) error
+}
+
+var _ Subscriptions = (*subtable.Table)(nil)
+
+// Opt configures a Dispatcher.
+type Opt interface{ apply(*Dispatcher) }
+
+type optFunc func(*Dispatcher)
+
+func (f optFunc) apply(d *Dispatcher) { f(d) }
+
+// WithLogger sets the logger; the default discards.
+func WithLogger(l *zap.Logger) Opt { return optFunc(func(d *Dispatcher) { d.log = l }) }
+
+// WithRecorder sets the recorder of measurements; the default discards.
+func WithRecorder(r Recorder) Opt { return optFunc(func(d *Dispatcher) { d.rec = r }) }
+
+// WithLookup resolves webhook host names with fn instead of the system
+// resolver. The SSRF guard still checks every address it returns.
+func WithLookup(fn func(ctx context.Context, host string) ([]netip.Addr, error)) Opt {
+	return optFunc(func(d *Dispatcher) { d.lookup = fn })
+}
+
+// Dispatcher consumes deliveries and sends webhooks. Build it with New and
+// call Run once.
+type Dispatcher struct {
+	cfg    Config
+	subs   Subscriptions
+	kopts  []kgo.Opt
+	log    *zap.Logger
+	rec    Recorder
+	lookup func(context.Context, string) ([]netip.Addr, error)
+	http   *post.Client
+	sem    chan struct{} // global cap on HTTP requests
+	cl     *kgo.Client   // set by Run before consuming
+
+	// commitMu serializes commits with the fencing of revoked partitions:
+	// a commit that includes a partition completes before it is fenced.
+	commitMu sync.Mutex
+
+	mu       sync.Mutex
+	parts    map[tp]*partition
+	lanes    map[string]*lane
+	gen      uint64
+	jobs     sync.WaitGroup // every job goroutine
+	running  int            // job goroutines alive
+	finished chan struct{}  // closed and replaced whenever a job ends
+	stop     chan struct{}  // closed when shutdown begins: start nothing new
+	draining bool
+}
+
+type tp struct {
+	topic     string
+	partition int32
+}
+
+// partition is the state of one assigned partition for one assignment. A
+// partition revoked and assigned again gets a new struct: jobs hold the
+// pointer, so a late completion from a previous assignment cannot touch
+// the new one (the pointer is the epoch; gen numbers it for logs).
+type partition struct {
+	topic     string
+	id        int32
+	gen       uint64
+	win       *window.Window
+	committed int64 // offset last committed; -1 before the first commit
+	hwm       int64 // high watermark at the last fetch; -1 before
+	jobs      map[*job]struct{}
+	stop      chan struct{} // closed when revoked: start nothing new
+	fenced    bool          // revoked: completions and commits ignore it
+}
+
+// stopped reports whether p is being revoked (or was).
+func (p *partition) stopped() bool {
+	select {
+	case <-p.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// lane queues the deliveries of one subscription.
+type lane struct {
+	id     string
+	active int
+	queue  []*job
+}
+
+// New returns a dispatcher that consumes with the given client options
+// (seed brokers, TLS, SASL, logger, hooks) and reads subscriptions from
+// subs. It validates cfg.
+func New(cfg Config, subs Subscriptions, kafka []kgo.Opt, opts ...Opt) (*Dispatcher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if subs == nil {
+		return nil, errors.New("deliver: a subscription table is required")
+	}
+	cfg = cfg.withDefaults()
+	d := &Dispatcher{
+		cfg:      cfg,
+		subs:     subs,
+		kopts:    append([]kgo.Opt(nil), kafka...),
+		log:      zap.NewNop(),
+		rec:      nopRecorder{},
+		sem:      make(chan struct{}, cfg.MaxConcurrency),
+		parts:    map[tp]*partition{},
+		lanes:    map[string]*lane{},
+		finished: make(chan struct{}),
+		stop:     make(chan struct{}),
+	}
+	for _, o := range opts {
+		o.apply(d)
+	}
+	d.http = post.New(post.Config{
+		Retries:          cfg.Retries,
+		WaitMin:          cfg.RetryWaitMin,
+		WaitMax:          cfg.RetryWaitMax,
+		RetryAfterMax:    cfg.RetryAfterMax,
+		MaxResponseBytes: cfg.MaxResponseBytes,
+		MaxConnsPerHost:  min(cfg.MaxConcurrency, 64),
+		Allow:            cfg.AllowCIDRs,
+		Lookup:           d.lookup,
+	})
+	return d, nil
+}
+
+// Run waits for the subscription table, then consumes and delivers until
+// ctx ends, then shuts down: stop fetching, finish requests in flight
+// within DrainTimeout, commit, leave the group. It returns nil after a
+// clean shutdown. Call it once.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	defer d.http.Close()
+	// URL, secrets and state are read from the table at send time, so
+	// nothing is consumed before it has caught up.
+	if err := d.subs.WaitReady(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("deliver: %w", err)
+	}
+	opts := append(append([]kgo.Opt(nil), d.kopts...),
+		kgo.ConsumerGroup(d.cfg.Group),
+		kgo.ConsumeTopics(d.cfg.Topics.Deliveries()),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(d.onAssigned),
+		kgo.OnPartitionsRevoked(d.onRevoked),
+		kgo.OnPartitionsLost(d.onLost),
+		// The router writes deliveries in transactions.
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	)
+	if d.cfg.SessionTimeout > 0 {
+		opts = append(opts, kgo.SessionTimeout(d.cfg.SessionTimeout))
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("deliver: %w", err)
+	}
+	d.cl = cl
+
+	// Jobs run under work, which outlives ctx by up to DrainTimeout.
+	work, kill := context.WithCancel(context.WithoutCancel(ctx))
+	defer kill()
+	commitCtx, stopCommits := context.WithCancel(work)
+	var committer sync.WaitGroup
+	committer.Go(func() { d.commitLoop(commitCtx) })
+
+	d.log.Info("dispatcher consuming", zap.String("topic", d.cfg.Topics.Deliveries()), zap.String("group", d.cfg.Group))
+	d.poll(ctx, work)
+
+	// Shutdown, in order: stop intake, drain with a deadline, commit,
+	// flush attempt records, leave the group.
+	cl.PauseFetchTopics(d.cfg.Topics.Deliveries())
+	d.drain(kill)
+	stopCommits()
+	committer.Wait()
+	final, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.commit(final, nil); err != nil {
+		d.log.Warn("final commit failed; the next owner redelivers from the last commit", zap.Error(err))
+	}
+	if err := cl.Flush(final); err != nil {
+		d.log.Warn("flushing attempt records", zap.Error(err))
+	}
+	cl.CloseAllowingRebalance()
+	d.log.Info("dispatcher stopped")
+	return nil
+}
+
+// poll takes records from the client until ctx ends and admits them into
+// their partitions' windows. Jobs it starts run under work.
+func (d *Dispatcher) poll(ctx, work context.Context) {
+	for {
+		fetches := d.cl.PollRecords(ctx, d.cfg.MaxPollRecords)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			d.cl.AllowRebalance()
+			return
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			d.log.Warn("fetch error", zap.String("topic", t), zap.Int32("partition", p), zap.Error(err))
+		})
+		var rewind map[string]map[int32]kgo.EpochOffset
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if len(fp.Records) == 0 {
+				return
+			}
+			if _, ok := rewind[fp.Topic][fp.Partition]; ok {
+				// A later batch of a partition already rewound in this
+				// poll: it is fetched again from the rewind point, and
+				// admitting any of it would skip the records between.
+				return
+			}
+			// Decode before taking the lock; completions need it.
+			jobs := make([]*job, len(fp.Records))
+			for i, r := range fp.Records {
+				jobs[i] = newJob(r)
+			}
+			if off, ok := d.admit(work, fp, jobs); ok {
+				if rewind == nil {
+					rewind = map[string]map[int32]kgo.EpochOffset{}
+				}
+				if rewind[fp.Topic] == nil {
+					rewind[fp.Topic] = map[int32]kgo.EpochOffset{}
+				}
+				rewind[fp.Topic][fp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: off}
+			}
+		})
+		if rewind != nil {
+			// Records that did not fit are fetched again once the
+			// window drains. This must happen before AllowRebalance.
+			d.cl.SetOffsets(rewind)
+		}
+		d.cl.AllowRebalance()
+	}
+}
+
+// admit puts the fetched jobs of one partition into its window and their
+// subscriptions' lanes. When the window fills up, it pauses fetching the
+// partition and returns the offset to fetch again from.
+func (d *Dispatcher) admit(work context.Context, fp kgo.FetchTopicPartition, jobs []*job) (rewindTo int64, rewind bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.parts[tp{fp.Topic, fp.Partition}]
+	if p == nil || p.fenced {
+		// Cannot happen with BlockRebalanceOnPoll: the assignment does
+		// not change between a poll and AllowRebalance.
+		d.log.Warn("records for a partition not assigned", zap.String("topic", fp.Topic), zap.Int32("partition", fp.Partition))
+		return 0, false
+	}
+	p.hwm = fp.HighWatermark
+	for _, j := range jobs {
+		ok, err := p.win.Admit(j.rec.Offset, j.rec.LeaderEpoch)
+		if err != nil {
+			// Records come in offset order and a rewind refetches only
+			// records never admitted, so this is a bug; the window keeps
+			// the copy it has.
+			d.log.Error("record fetched out of order; skipping the copy", zap.String("topic", p.topic), zap.Int32("partition", p.id), zap.Error(err))
+			continue
+		}
+		if !ok {
+			rewindTo, rewind = j.rec.Offset, true
+			break
+		}
+		j.part = p
+		d.enqueue(work, j)
+	}
+	if p.win.Pause() {
+		d.cl.PauseFetchPartitions(map[string][]int32{p.topic: {p.id}})
+		d.log.Debug("window full; pausing partition", zap.String("topic", p.topic), zap.Int32("partition", p.id))
+	}
+	return rewindTo, rewind
+}
+
+// enqueue queues j on its subscription's lane and starts what the lane's
+// limit allows. Undecodable records have no subscription and start at
+// once. Call with d.mu held.
+func (d *Dispatcher) enqueue(work context.Context, j *job) {
+	if j.bad != nil {
+		d.start(work, j)
+		return
+	}
+	l := d.lanes[j.del.SubscriptionID]
+	if l == nil {
+		l = &lane{id: j.del.SubscriptionID}
+		d.lanes[l.id] = l
+	}
+	l.queue = append(l.queue, j)
+	d.pump(work, l)
+}
+
+// limit is how many deliveries of subscription id may be in flight: one
+// when it is ordered, else its max in-flight.
+func (d *Dispatcher) limit(id string) int {
+	sub, ok := d.subs.Get(id)
+	switch {
+	case !ok:
+		return record.DefaultMaxInFlight // they are dead-lettered quickly
+	case sub.Ordered:
+		return 1
+	case sub.MaxInFlight > 0:
+		return sub.MaxInFlight
+	}
+	return record.DefaultMaxInFlight
+}
+
+// pump starts queued jobs of l up to its limit. Call with d.mu held.
+func (d *Dispatcher) pump(work context.Context, l *lane) {
+	if len(l.queue) > 0 && !d.draining {
+		limit := d.limit(l.id)
+		for l.active < limit && len(l.queue) > 0 {
+			j := l.queue[0]
+			l.queue[0] = nil
+			l.queue = l.queue[1:]
+			if j.part.stopped() {
+				continue // revoked: abandoned, the next owner has it
+			}
+			l.active++
+			j.lane = l
+			d.start(work, j)
+		}
+	}
+	if l.active == 0 && len(l.queue) == 0 && d.lanes[l.id] == l {
+		delete(d.lanes, l.id)
+	}
+}
+
+// start runs j in a goroutine. Call with d.mu held.
+func (d *Dispatcher) start(work context.Context, j *job) {
+	ctx, cancel := context.WithCancel(work)
+	j.cancel = cancel
+	j.part.jobs[j] = struct{}{}
+	d.running++
+	d.jobs.Go(func() {
+		done := d.process(ctx, j)
+		d.finish(work, j, done)
+	})
+}
+
+// finish records the end of j: when its outcome is durable and its
+// partition still ours, the window moves (and fetching resumes if it was
+// paused); then its lane may start the next job.
+func (d *Dispatcher) finish(work context.Context, j *job, done bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	j.cancel()
+	p := j.part
+	delete(p.jobs, j)
+	if done && !p.fenced {
+		if p.win.Done(j.rec.Offset) {
+			d.cl.ResumeFetchPartitions(map[string][]int32{p.topic: {p.id}})
+			d.log.Debug("window drained; resuming partition", zap.String("topic", p.topic), zap.Int32("partition", p.id))
+		}
+	} else if !done && !p.stopped() && !d.draining {
+		// process gives up only when stopped; this is a bug, and the
+		// record would hold its window forever. Run it again.
+		d.log.Error("job ended without an outcome; restarting it", zap.String("delivery_id", j.del.ID))
+		if j.lane != nil {
+			j.lane.active--
+			j.lane.queue = append([]*job{j}, j.lane.queue...)
+			d.pump(work, j.lane)
+		} else {
+			d.start(work, j)
+		}
+		d.ended()
+		return
+	}
+	if l := j.lane; l != nil {
+		l.active--
+		d.pump(work, l)
+	}
+	d.ended()
+}
+
+// ended notes that a job goroutine is ending. Call with d.mu held.
+func (d *Dispatcher) ended() {
+	d.running--
+	close(d.finished)
+	d.finished = make(chan struct{})
+}
+
+// waitJobs waits until cond (called with d.mu held) is true, re-checking
+// whenever a job ends, or until timeout. It reports whether cond held.
+func (d *Dispatcher) waitJobs(timeout time.Duration, cond func() bool) bool {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		d.mu.Lock()
+		ok, ch := cond(), d.finished
+		d.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			return false
+		}
+	}
+}
+
+// drain stops starting jobs and releases held ones, waits up to
+// DrainTimeout for requests in flight, then cancels what is left and
+// waits for every job goroutine to return.
+func (d *Dispatcher) drain(kill context.CancelFunc) {
+	d.mu.Lock()
+	d.draining = true
+	close(d.stop)
+	d.mu.Unlock()
+	if !d.waitJobs(d.cfg.DrainTimeout, func() bool { return d.running == 0 }) {
+		d.log.Warn("drain timeout: cancelling requests in flight; they will be redelivered", zap.Duration("timeout", d.cfg.DrainTimeout))
+	}
+	kill()
+	d.jobs.Wait()
+}
+
+// onAssigned starts fresh state for newly assigned partitions.
+func (d *Dispatcher) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for t, ps := range assigned {
+		for _, id := range ps {
+			d.gen++
+			d.parts[tp{t, id}] = &partition{
+				topic: t, id: id, gen: d.gen,
+				win:       window.New(d.cfg.Window),
+				committed: -1, hwm: -1,
+				jobs: map[*job]struct{}{},
+				stop: make(chan struct{}),
+			}
+			d.log.Info("partition assigned", zap.String("topic", t), zap.Int32("partition", id), zap.Uint64("gen", d.gen))
+		}
+	}
+	// A partition paused in an earlier assignment stays paused in the
+	// client until resumed.
+	cl.ResumeFetchPartitions(assigned)
+}
+
+// onRevoked gives revoked partitions RevokeGrace to finish their requests
+// in flight, commits what is done, and fences them.
+func (d *Dispatcher) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	parts := d.stopPartitions(revoked)
+	if len(parts) == 0 {
+		return
+	}
+	if d.cfg.RevokeGrace > 0 {
+		d.waitJobs(d.cfg.RevokeGrace, func() bool {
+			for _, p := range parts {
+				if len(p.jobs) > 0 {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	d.commitMu.Lock()
+	defer d.commitMu.Unlock()
+	if err := d.commitLocked(cctx, parts); err != nil {
+		d.log.Warn("commit on revoke failed; the next owner redelivers from the last commit", zap.Error(err))
+	}
+	d.fence(parts, "revoked")
+}
+
+// onLost fences lost partitions at once: another member may own them
+// already, so nothing is committed.
+func (d *Dispatcher) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	parts := d.stopPartitions(lost)
+	d.commitMu.Lock()
+	defer d.commitMu.Unlock()
+	d.fence(parts, "lost")
+}
+
+// stopPartitions stops starting work on the given partitions and returns
+// them.
+func (d *Dispatcher) stopPartitions(tps map[string][]int32) []*partition {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var parts []*partition
+	for t, ps := range tps {
+		for _, id := range ps {
+			if p := d.parts[tp{t, id}]; p != nil && !p.fenced {
+				if !p.stopped() {
+					close(p.stop)
+				}
+				parts = append(parts, p)
+			}
+		}
+	}
+	return parts
+}
+
+// fence forgets parts: their jobs are cancelled, their queued deliveries
+// dropped, and late completions ignored. Call with d.commitMu held, so no
+// commit of theirs can follow.
+func (d *Dispatcher) fence(parts []*partition, why string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, p := range parts {
+		p.fenced = true
+		if d.parts[tp{p.topic, p.id}] == p {
+			delete(d.parts, tp{p.topic, p.id})
+		}
+		for j := range p.jobs {
+			j.cancel()
+		}
+		d.log.Info("partition "+why, zap.String("topic", p.topic), zap.Int32("partition", p.id),
+			zap.Uint64("gen", p.gen), zap.Int64("committed", p.committed), zap.Int("abandoned", p.win.Pending()))
+	}
+	for _, l := range d.lanes {
+		l.queue = dropStopped(l.queue)
+		if l.active == 0 && len(l.queue) == 0 {
+			delete(d.lanes, l.id)
+		}
+	}
+}
+
+func dropStopped(q []*job) []*job {
+	out := q[:0]
+	for _, j := range q {
+		if !j.part.stopped() {
+			out = append(out, j)
+		}
+	}
+	clear(q[len(out):])
+	return out
+}
+
+func (d *Dispatcher) commitLoop(ctx context.Context) {
+	t := time.NewTicker(d.cfg.CommitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := d.commit(cctx, nil); err != nil && ctx.Err() == nil {
+			d.log.Warn("offset commit failed; retrying at the next interval", zap.Error(err))
+		}
+		cancel()
+	}
+}
+
+// commit commits the low-water marks that moved, of the given partitions
+// or (nil) of every partition still owned.
+func (d *Dispatcher) commit(ctx context.Context, parts []*partition) error {
+	d.commitMu.Lock()
+	defer d.commitMu.Unlock()
+	return d.commitLocked(ctx, parts)
+}
+
+func (d *Dispatcher) commitLocked(ctx context.Context, parts []*partition) error {
+	type pending struct {
+		p   *partition
+		off int64
+	}
+	var todo []pending
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	d.mu.Lock()
+	if parts == nil {
+		for _, p := range d.parts {
+			parts = append(parts, p)
+		}
+	}
+	for _, p := range parts {
+		m, ok := p.win.Mark()
+		if p.fenced || !ok || m.Offset <= p.committed {
+			continue
+		}
+		if offsets[p.topic] == nil {
+			offsets[p.topic] = map[int32]kgo.EpochOffset{}
+		}
+		offsets[p.topic][p.id] = kgo.EpochOffset{Epoch: m.Epoch, Offset: m.Offset}
+		todo = append(todo, pending{p, m.Offset})
+	}
+	d.mu.Unlock()
+	if len(todo) == 0 {
+		return nil
+	}
+	failed := map[tp]error{}
+	var reqErr error
+	d.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			reqErr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+					failed[tp{t.Topic, p.Partition}] = err
+				}
+			}
+		}
+	})
+	if reqErr != nil {
+		d.rec.Committed(reqErr)
+		return fmt.Errorf("deliver: committing offsets: %w", reqErr)
+	}
+	var errs []error
+	d.mu.Lock()
+	for _, c := range todo {
+		if err := failed[tp{c.p.topic, c.p.id}]; err != nil {
+			errs = append(errs, fmt.Errorf("%s/%d: %w", c.p.topic, c.p.id, err))
+			continue
+		}
+		c.p.committed = max(c.p.committed, c.off)
+	}
+	d.mu.Unlock()
+	err := errors.Join(errs...)
+	d.rec.Committed(err)
+	if err != nil {
+		return fmt.Errorf("deliver: committing offsets: %w", err)
+	}
+	return nil
+}

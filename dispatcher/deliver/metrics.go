@@ -1,0 +1,94 @@
+package deliver
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// Attempt results, as in record.Attempt.Result and the result label of
+// the attempts metric.
+const (
+	ResultSuccess = "success" // a 2xx response
+	ResultRetry   = "retry"   // failed; another quick attempt follows
+	ResultFailed  = "failed"  // failed; the delivery is handed off (dead-lettered)
+)
+
+// Recorder receives the dispatcher's measurements as they happen. The
+// default discards them; the dispatcher binary records them in Prometheus.
+// Methods are called concurrently and must not block.
+type Recorder interface {
+	// Attempt is called after every HTTP attempt; status is 0 without a
+	// response.
+	Attempt(result string, status int, latency time.Duration)
+	// Delivered is called on every 2xx with the time from the event's
+	// time (or its routing, when the event has none) to the response.
+	Delivered(endToEnd time.Duration)
+	// DeadLettered is called when a dead letter is acknowledged by Kafka.
+	DeadLettered(reason string)
+	// Committed is called after every offset commit request.
+	Committed(err error)
+}
+
+type nopRecorder struct{}
+
+func (nopRecorder) Attempt(string, int, time.Duration) {}
+func (nopRecorder) Delivered(time.Duration)            {}
+func (nopRecorder) DeadLettered(string)                {}
+func (nopRecorder) Committed(error)                    {}
+
+// PartitionStats describes one assigned partition.
+type PartitionStats struct {
+	Topic     string
+	Partition int32
+	// Window is how many records occupy the window; Pending how many of
+	// them have no durable outcome yet.
+	Window, Pending int
+	// WindowSize is the window's capacity.
+	WindowSize int
+	// Paused reports whether fetching is paused because the window is full.
+	Paused bool
+	// Committed is the last committed offset (-1 before the first commit);
+	// HighWatermark the partition's end as of the last fetch (-1 before).
+	Committed, HighWatermark int64
+}
+
+// CommitLag is how many records of the partition are not committed yet,
+// as of the last fetch; -1 when unknown.
+func (p PartitionStats) CommitLag() int64 {
+	if p.HighWatermark < 0 || p.Committed < 0 {
+		return -1
+	}
+	return max(p.HighWatermark-p.Committed, 0)
+}
+
+// Stats is a snapshot of the dispatcher's state.
+type Stats struct {
+	// InFlight is the number of HTTP requests in progress.
+	InFlight int
+	// MaxConcurrency is the cap on InFlight.
+	MaxConcurrency int
+	// Partitions are the assigned partitions, sorted.
+	Partitions []PartitionStats
+}
+
+// Stats returns a snapshot of the dispatcher's state, for gauges.
+func (d *Dispatcher) Stats() Stats {
+	d.mu.Lock()
+	s := Stats{InFlight: len(d.sem), MaxConcurrency: cap(d.sem)}
+	for _, p := range d.parts {
+		s.Partitions = append(s.Partitions, PartitionStats{
+			Topic: p.topic, Partition: p.id,
+			Window: p.win.Len(), Pending: p.win.Pending(), WindowSize: p.win.Size(), Paused: p.win.Paused(),
+			Committed: p.committed, HighWatermark: p.hwm,
+		})
+	}
+	d.mu.Unlock()
+	slices.SortFunc(s.Partitions, func(a, b PartitionStats) int {
+		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+			return c
+		}
+		return int(a.Partition - b.Partition)
+	})
+	return s
+}

@@ -95,7 +95,8 @@ func (c *Client) Kafka() *kgo.Client { return c.cl }
 
 // Prepare fills in what ev lacks and validates it exactly as Publish
 // would, without producing it: the id (NewID), source (the Source option),
-// specversion ("1.0") and time (now). It returns a *ValidationError or an
+// specversion ("1.0") and time (now). Extensions with empty values are
+// removed: binary mode does not carry them. It returns a *ValidationError or an
 // error wrapping ErrTooLarge.
 func (c *Client) Prepare(ev *event.Event, opts ...CallOpt) error {
 	_, err := c.prepare(ev, c.callOf(opts))
@@ -245,6 +246,13 @@ func (c *Client) prepare(ev *event.Event, k call) (*kgo.Record, error) {
 	if ev.Time.IsZero() {
 		ev.Time = c.cfg.now().UTC()
 	}
+	// event.BinaryHeaders leaves empty extensions out, so drop them here
+	// and the event reads back as it is now.
+	for name, v := range ev.Extensions {
+		if v == "" {
+			delete(ev.Extensions, name)
+		}
+	}
 	if fields, cause := checkAttributes(ev); len(fields) > 0 {
 		return nil, &ValidationError{Type: ev.Type, Fields: fields, Err: cause}
 	}
@@ -306,8 +314,8 @@ func checkAttributes(ev *event.Event) ([]FieldError, error) {
 		{"id", ev.ID}, {"source", ev.Source}, {"type", ev.Type}, {"subject", ev.Subject},
 		{"datacontenttype", ev.DataContentType}, {"dataschema", ev.DataSchema},
 	} {
-		if !utf8.ValidString(f.v) || strings.ContainsAny(f.v, "\x00") {
-			out = append(out, FieldError{Field: f.name, Message: "must be UTF-8 text without NUL"})
+		if !utf8.ValidString(f.v) {
+			out = append(out, FieldError{Field: f.name, Message: "must be UTF-8 text"})
 		}
 	}
 	if y := ev.Time.UTC().Year(); y < 0 || y > 9999 {
@@ -324,7 +332,7 @@ func checkAttributes(ev *event.Event) ([]FieldError, error) {
 	if len(ev.Data) > 0 && ev.DataIsJSON() && !json.Valid(ev.Data) {
 		out = append(out, FieldError{Field: "data", Message: "not valid JSON, as datacontenttype " + orJSON(ev.DataContentType) + " requires"})
 	}
-	return dedupe(out), cause
+	return out, cause
 }
 
 func orJSON(ct string) string {
@@ -332,18 +340,6 @@ func orJSON(ct string) string {
 		return "(absent, so JSON)"
 	}
 	return ct
-}
-
-func dedupe(fs []FieldError) []FieldError {
-	seen := map[FieldError]bool{}
-	out := fs[:0]
-	for _, f := range fs {
-		if !seen[f] {
-			seen[f] = true
-			out = append(out, f)
-		}
-	}
-	return out
 }
 
 // validateData checks ev's data against the registry.

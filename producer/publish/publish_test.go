@@ -114,7 +114,7 @@ func roundTripEvents() []event.Event {
 		{Type: "payment_success", Subject: "orders/7", Data: []byte("{ \"type\": \"payment_success\", \"amount\" : 1,\n \"customer\": \"<b>&\" }\n")}, // whitespace and HTML kept
 		{Type: "test.roundtrip.text", DataContentType: "text/plain; charset=utf-8", Data: []byte("héllo, world\n")},
 		{Type: "test.roundtrip.bytes", DataContentType: "application/octet-stream", Data: []byte{0, 1, 2, 0xff, 0xfe}},
-		{Type: "test.roundtrip.nodata", Source: "/s", Extensions: map[string]string{"count": "3"}},
+		{Type: "test.roundtrip.nodata", Source: "/s", Extensions: map[string]string{"count": "3", "empty": ""}},
 	}
 }
 
@@ -175,6 +175,9 @@ func TestRoundTripThroughRouterDecode(t *testing.T) {
 				want := sent[i]
 				if roundTripEvents()[i].ID == "" && !uuid.MatchString(want.ID) {
 					t.Errorf("filled id %q is not a UUID", want.ID)
+				}
+				if _, ok := want.Extensions["empty"]; ok {
+					t.Errorf("event %d keeps an empty extension binary mode cannot carry", i)
 				}
 				if want.SpecVersion != "1.0" || want.Source == "" || want.Time.IsZero() {
 					t.Errorf("event %d not filled in: %+v", i, want)

@@ -283,10 +283,14 @@ func dlqLsCmd(o *options) *cobra.Command {
 					if r.LastStatus != 0 {
 						status = strconv.Itoa(r.LastStatus)
 					}
+					attempts := "-"
+					if r.DecodeError == "" {
+						attempts = strconv.Itoa(r.Attempts)
+					}
 					msg := cmp.Or(r.DecodeError, r.LastError)
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.Position, r.FailedAt.Format(time.RFC3339),
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Position, r.FailedAt.Format(time.RFC3339),
 						orDash(r.Stage), r.Reason, orDash(r.SubscriptionID), orDash(r.EventType), orDash(r.EventID),
-						r.Attempts, status, orDash(shorten(msg, 60)))
+						attempts, status, orDash(shorten(msg, 60)))
 				}
 				err = tw.Flush()
 			}

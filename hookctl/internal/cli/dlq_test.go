@@ -232,7 +232,9 @@ func TestDLQReplay(t *testing.T) {
 			positions[id] = record.ProvenanceOf(r).String()
 		}
 	}
-	args := []string{"--subscription", "a", "--reason", "exhausted,endpoint_gone", "--group", "g1"}
+	g := func(name string) string { return kafkatest.Name(t, name) }
+	g1, g5 := g("g1"), g("g5")
+	args := []string{"--subscription", "a", "--reason", "exhausted,endpoint_gone", "--group", g1}
 
 	// A dry run lists and writes nothing, not even progress.
 	res := f.replayJSON(t, append(args, "--dry-run")...)
@@ -252,7 +254,7 @@ func TestDLQReplay(t *testing.T) {
 	if got := f.readAll(t, f.names.Deliveries()); len(got) != 0 {
 		t.Fatalf("%d deliveries written before any confirmed replay", len(got))
 	}
-	if offs, err := f.c.Admin(t).FetchOffsets(t.Context(), "g1"); err == nil && len(offs) > 0 {
+	if offs, err := f.c.Admin(t).FetchOffsets(t.Context(), g1); err == nil && len(offs) > 0 {
 		t.Fatalf("progress saved before any confirmed replay: %v", offs)
 	}
 
@@ -282,14 +284,14 @@ func TestDLQReplay(t *testing.T) {
 	checkReplayed(t, f.readAll(t, f.names.Deliveries()), ds, positions, "e1", "e2", "e4", "e5")
 
 	// Route-stage dead letters are skipped unless asked for.
-	res = f.replayJSON(t, "--group", "g2", "--stage", "route", "--yes")
+	res = f.replayJSON(t, "--group", g("g2"), "--stage", "route", "--yes")
 	if res.SkippedRoute != 1 || res.Replayed+res.ReplayedRoute != 0 {
 		t.Fatalf("route replay without --include-route = %+v", res)
 	}
-	if out := f.ok(t, "dlq", "replay", "--group", "g3", "--stage", "route", "--yes"); !strings.Contains(out, "--include-route") {
+	if out := f.ok(t, "dlq", "replay", "--group", g("g3"), "--stage", "route", "--yes"); !strings.Contains(out, "--include-route") {
 		t.Fatalf("skipped route dead letters are not explained:\n%s", out)
 	}
-	res = f.replayJSON(t, "--group", "g4", "--stage", "route", "--include-route", "--yes")
+	res = f.replayJSON(t, "--group", g("g4"), "--stage", "route", "--include-route", "--yes")
 	if res.ReplayedRoute != 1 {
 		t.Fatalf("route replay = %+v", res)
 	}
@@ -300,11 +302,11 @@ func TestDLQReplay(t *testing.T) {
 	}
 
 	// --limit stops early; the rerun does the rest.
-	first := f.replayJSON(t, "--group", "g5", "--limit", "2", "--yes")
+	first := f.replayJSON(t, "--group", g5, "--limit", "2", "--yes")
 	if first.Replayed != 2 || first.Complete {
 		t.Fatalf("limited replay = %+v", first)
 	}
-	res = f.replayJSON(t, "--group", "g5", "--yes")
+	res = f.replayJSON(t, "--group", g5, "--yes")
 	// Which partitions the first run got through varies, so add up.
 	if res.Replayed != 3 || !res.Complete || first.Read+res.Read != 7 ||
 		first.SkippedRoute+res.SkippedRoute != 1 || first.Unreplayable+res.Unreplayable != 1 {
@@ -314,7 +316,7 @@ func TestDLQReplay(t *testing.T) {
 		t.Fatalf("%d deliveries, want 9", got)
 	}
 	// --restart ignores the progress.
-	if res := f.replayJSON(t, "--group", "g1", "--restart", "--dry-run"); res.Replayed != 5 {
+	if res := f.replayJSON(t, "--group", g1, "--restart", "--dry-run"); res.Replayed != 5 {
 		t.Fatalf("restart dry run = %+v", res)
 	}
 }

@@ -3,11 +3,13 @@ package cli
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // groupLag is the lag of one consumer group, as lag prints it.
@@ -94,8 +96,10 @@ func lagOf(group string, lags kadm.DescribedGroupLags) groupLag {
 	if err := l.Error(); err != nil {
 		g.Error = err.Error()
 	}
-	if g.State == "Dead" && len(l.Lag) == 0 {
-		g.Error = cmp.Or(g.Error, "no such group")
+	if (g.State == "Dead" || errors.Is(l.Error(), kerr.GroupIDNotFound)) && len(l.Lag) == 0 {
+		// Brokers differ: some describe a group they do not know as Dead,
+		// others fail with GROUP_ID_NOT_FOUND.
+		g.State, g.Error = "Dead", "no such group"
 	}
 	for _, m := range l.Lag.Sorted() {
 		if n := len(g.Topics); n == 0 || g.Topics[n-1].Topic != m.Topic {

@@ -61,7 +61,7 @@ func TestLag(t *testing.T) {
 			t.Errorf("partition %+v", p)
 		}
 	}
-	if lags[1].Group != missing || lags[1].Lag != 0 || len(lags[1].Topics) != 0 {
+	if lags[1].Group != missing || lags[1].Lag != 0 || len(lags[1].Topics) != 0 || lags[1].Error != "no such group" {
 		t.Fatalf("lag of a group that does not exist = %+v", lags[1])
 	}
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"runtime"
 	"slices"
 	"time"
 
@@ -70,6 +71,10 @@ type Config struct {
 	// open; default DefaultTransactionTimeout. It must exceed the time to
 	// route one batch.
 	TransactionTimeout time.Duration
+	// Workers is how many goroutines route a batch's records (the
+	// records are still produced in consumption order); default
+	// GOMAXPROCS.
+	Workers int
 	// DrainTimeout bounds how long Run finishes the batch in hand after its
 	// context ends; default DefaultDrainTimeout.
 	DrainTimeout time.Duration
@@ -93,6 +98,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.Workers == 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
 	}
 	if c.TransactionTimeout == 0 {
 		c.TransactionTimeout = DefaultTransactionTimeout
@@ -124,6 +132,8 @@ func (c Config) Validate() error {
 		return errors.New("route: max event bytes must be positive")
 	case c.MaxRecordBytes < 1024 || c.MaxRecordBytes > 1<<30:
 		return errors.New("route: max record bytes must be between 1 KiB and 1 GiB")
+	case c.Workers < 0:
+		return errors.New("route: workers must be positive")
 	case c.MaxPollRecords < 0:
 		return errors.New("route: max poll records must be positive")
 	case c.DrainTimeout < 0:

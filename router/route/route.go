@@ -45,6 +45,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hookline/hookline/router/internal/fanout"
@@ -172,13 +174,16 @@ func (r *Router) Run(ctx context.Context) error {
 	defer sess.Close()
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	var drain *time.Timer
-	stopDrain := context.AfterFunc(ctx, func() { drain = time.AfterFunc(r.cfg.DrainTimeout, cancelWork) })
-	defer func() {
-		if !stopDrain() && drain != nil {
-			drain.Stop()
+	defer context.AfterFunc(ctx, func() {
+		// Ends with Run at the latest (cancelWork is deferred).
+		t := time.NewTimer(r.cfg.DrainTimeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancelWork()
+		case <-work.Done():
 		}
-	}()
+	})()
 
 	r.log.Info("router consuming",
 		zap.Strings("sources", r.cfg.Sources), zap.Bool("regex", r.cfg.SourceRegex),
@@ -252,31 +257,21 @@ func (r *Router) transact(ctx context.Context, sess *kgo.GroupTransactSession, f
 	var notices []notice
 	promise := kgo.AbortingFirstErrPromise(sess.Client())
 	now := r.now()
-	fetches.EachRecord(func(rec *kgo.Record) {
-		res := r.core.Route(set, rec, now)
-		b.Events[rec.Topic]++
-		for _, out := range res.Records {
-			sess.Produce(ctx, out, promise.Promise())
+	recs := make([]*kgo.Record, 0, fetches.NumRecords())
+	fetches.EachRecord(func(rec *kgo.Record) { recs = append(recs, rec) })
+	// Route a chunk of records on every core, then produce its records in
+	// consumption order; chunks bound the records held in memory.
+	const chunk = 64
+	results := make([]fanout.Result, min(chunk, len(recs)))
+	for len(recs) > 0 {
+		part := recs[:min(chunk, len(recs))]
+		recs = recs[len(part):]
+		r.routeAll(set, part, results[:len(part)], now)
+		for i, rec := range part {
+			r.collect(ctx, sess, promise, rec, &results[i], &b, &notices)
+			results[i] = fanout.Result{}
 		}
-		for _, fe := range res.FilterErrors {
-			b.FilterErrors[filterKind(fe.Err)]++
-		}
-		switch {
-		case res.Reason != "":
-			b.DeadLetters[res.Reason]++
-		case res.Deliveries == 0:
-			b.Unmatched++
-		}
-		if res.Reason == "" {
-			b.Matches = append(b.Matches, res.Deliveries)
-			b.Deliveries += res.Deliveries
-		}
-		if res.Reason != "" || len(res.FilterErrors) > 0 {
-			notices = append(notices, notice{rec: rec, res: &res})
-		} else if ce := r.log.Check(zap.DebugLevel, "event routed"); ce != nil {
-			ce.Write(eventFields(rec, &res, zap.Int("deliveries", res.Deliveries))...)
-		}
-	})
+	}
 	produceErr = promise.Err()
 	committed, err := sess.End(ctx, kgo.TransactionEndTry(produceErr == nil))
 	took := time.Since(start)
@@ -302,6 +297,59 @@ func (r *Router) transact(ctx context.Context, sess *kgo.GroupTransactSession, f
 		r.report(n.rec, n.res)
 	}
 	return nil, nil
+}
+
+// routeAll routes recs into results, spread over up to Config.Workers
+// goroutines.
+func (r *Router) routeAll(set *fanout.Set, recs []*kgo.Record, results []fanout.Result, now time.Time) {
+	workers := min(r.cfg.Workers, len(recs))
+	if workers <= 1 {
+		for i, rec := range recs {
+			results[i] = r.core.Route(set, rec, now)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(recs); i = int(next.Add(1) - 1) {
+				results[i] = r.core.Route(set, recs[i], now)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// collect produces the records of one routed event in the transaction and
+// adds it to the batch's counts and notices.
+func (r *Router) collect(ctx context.Context, sess *kgo.GroupTransactSession, promise *kgo.FirstErrPromise,
+	rec *kgo.Record, res *fanout.Result, b *Batch, notices *[]notice,
+) {
+	b.Events[rec.Topic]++
+	for _, out := range res.Records {
+		sess.Produce(ctx, out, promise.Promise())
+	}
+	for _, fe := range res.FilterErrors {
+		b.FilterErrors[filterKind(fe.Err)]++
+	}
+	switch {
+	case res.Reason != "":
+		b.DeadLetters[res.Reason]++
+	case res.Deliveries == 0:
+		b.Unmatched++
+	}
+	if res.Reason == "" {
+		b.Matches = append(b.Matches, res.Deliveries)
+		b.Deliveries += res.Deliveries
+	}
+	if res.Reason != "" || len(res.FilterErrors) > 0 {
+		kept := *res
+		kept.Records = nil // produced; only logged from here on
+		*notices = append(*notices, notice{rec: rec, res: &kept})
+	} else if ce := r.log.Check(zap.DebugLevel, "event routed"); ce != nil {
+		ce.Write(eventFields(rec, res, zap.Int("deliveries", res.Deliveries))...)
+	}
 }
 
 // report logs a dead letter or filter failure that has been committed.

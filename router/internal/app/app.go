@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"slices"
 	"time"
 
@@ -48,6 +49,7 @@ type Config struct {
 	MaxRecordBytes     int  // default 1,000,012
 	RejectUnknownTypes bool // dead-letter events of types without a schema
 	MaxPollRecords     int  // records per transaction; default 1000
+	Workers            int  // goroutines routing a batch; default GOMAXPROCS
 
 	SessionTimeout     time.Duration // default 45 s
 	RebalanceTimeout   time.Duration // default 60 s
@@ -70,6 +72,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxRecordBytes, "max-record-bytes", route.DefaultMaxRecordBytes, "largest record produced (the producer batch limit); keep at or below the deliveries and DLQ topics' max.message.bytes")
 	fs.BoolVar(&c.RejectUnknownTypes, "reject-unknown-types", false, "dead-letter events whose type has no registered schema (default: route them unvalidated)")
 	fs.IntVar(&c.MaxPollRecords, "max-poll-records", route.DefaultMaxPollRecords, "most records routed in one transaction")
+	fs.IntVar(&c.Workers, "workers", runtime.GOMAXPROCS(0), "goroutines that route a batch's events (deliveries are still produced in event order)")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", 45*time.Second, "consumer group session timeout; a crashed instance holds its partitions this long")
 	fs.DurationVar(&c.RebalanceTimeout, "rebalance-timeout", 60*time.Second, "consumer group rebalance timeout")
 	fs.DurationVar(&c.TransactionTimeout, "transaction-timeout", route.DefaultTransactionTimeout, "Kafka transaction timeout: how long a crashed instance's open transaction can block its partitions; must exceed the time to route one batch")
@@ -90,8 +93,8 @@ func (c *Config) Validate() error {
 	if len(c.Sources) == 0 {
 		return errors.New("--source-topics: at least one topic is required")
 	}
-	if c.MaxEventBytes <= 0 || c.MaxPollRecords <= 0 {
-		return errors.New("--max-event-bytes and --max-poll-records must be positive")
+	if c.MaxEventBytes <= 0 || c.MaxPollRecords <= 0 || c.Workers <= 0 {
+		return errors.New("--max-event-bytes, --max-poll-records and --workers must be positive")
 	}
 	for _, d := range []time.Duration{c.SessionTimeout, c.RebalanceTimeout, c.TransactionTimeout, c.DrainTimeout} {
 		if d <= 0 {
@@ -113,6 +116,7 @@ func (c *Config) route() route.Config {
 		MaxRecordBytes:     c.MaxRecordBytes,
 		RejectUnknownTypes: c.RejectUnknownTypes,
 		MaxPollRecords:     c.MaxPollRecords,
+		Workers:            c.Workers,
 		SessionTimeout:     c.SessionTimeout,
 		RebalanceTimeout:   c.RebalanceTimeout,
 		TransactionTimeout: c.TransactionTimeout,

@@ -109,7 +109,8 @@ func (r *Router) Route(set *Set, rec *kgo.Record, now time.Time) Result {
 	}
 
 	res := Result{Event: &ev}
-	var vars map[string]any // parsed once, only if some filter needs it
+	var vars map[string]any  // parsed once, only if some filter needs it
+	var enc *deliveryEncoder // built once, only if some subscription matches
 	for i := range set.targets {
 		t := &set.targets[i]
 		if !t.sub.Matches(ev.Type) {
@@ -132,15 +133,17 @@ func (r *Router) Route(set *Set, rec *kgo.Record, now time.Time) Result {
 				continue
 			}
 		}
-		d := record.NewDelivery(ev, t.sub.ID, now)
-		out, err := d.Record(r.cfg.Deliveries)
-		if err != nil {
-			// The event decoded, so this is an event the record format
-			// cannot carry; it is no better for any other subscription.
-			dl := r.deadLetter(rec, &ev, record.ReasonInvalidEvent, fmt.Errorf("encoding delivery: %w", err), now)
-			dl.FilterErrors = res.FilterErrors
-			return dl
+		if enc == nil {
+			var err error
+			if enc, err = newDeliveryEncoder(r.cfg.Deliveries, &ev, now); err != nil {
+				// The event decoded, so this is an event the record
+				// format cannot carry, for any subscription.
+				dl := r.deadLetter(rec, &ev, record.ReasonInvalidEvent, fmt.Errorf("encoding delivery: %w", err), now)
+				dl.FilterErrors = res.FilterErrors
+				return dl
+			}
 		}
+		out := enc.record(t.sub.ID)
 		if n := RecordSize(out); r.cfg.MaxRecordBytes > 0 && n > r.cfg.MaxRecordBytes {
 			dl := r.deadLetter(rec, &ev, record.ReasonTooLarge,
 				fmt.Errorf("%w: delivery record is %d bytes, limit %d", ErrRecordTooLarge, n, r.cfg.MaxRecordBytes), now)

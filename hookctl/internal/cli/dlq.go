@@ -762,6 +762,13 @@ func (r *replay) run(ctx context.Context, dryRun, yes, restart bool) error {
 	}
 	defer cl.Close()
 	r.cl, r.adm = cl, kadm.NewClient(cl)
+	// Producing to a missing topic would only fail after --timeout.
+	sctx, cancel := context.WithTimeout(ctx, o.timeout)
+	_, err = snapshot(sctx, r.adm, r.rp.deliveries)
+	cancel()
+	if err != nil {
+		return err
+	}
 	sp, err := r.bounds(ctx, restart)
 	if err != nil {
 		return err

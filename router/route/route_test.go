@@ -3,7 +3,9 @@ package route_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/hookline/hookline/router/route"
 	"github.com/hookline/hookline/schemas/event"
 	"github.com/hookline/hookline/schemas/record"
+	"github.com/hookline/hookline/schemas/topic"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -267,5 +270,95 @@ func TestConfigValidate(t *testing.T) {
 				t.Errorf("Validate() = %v, want ok %v", err, tc.ok)
 			}
 		})
+	}
+}
+
+// TestRebalanceExactlyOnce routes a stream of events while members join
+// and leave the group, each rebalance revoking partitions in the middle of
+// transactions: every delivery must still be committed exactly once.
+func TestRebalanceExactlyOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 6)
+	subs := routetest.FanOutSubs()
+	for _, s := range subs {
+		h.putSubs(t, s.Sub)
+	}
+	events := routetest.GenEvents(rand.New(rand.NewPCG(3, 4)), h.source, 2000)
+	produced := make(chan error, 1)
+	go func() {
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; i < len(events); i += 20 {
+			batch := make([]*kgo.Record, 0, 20)
+			for _, e := range events[i:min(i+20, len(events))] {
+				batch = append(batch, e.Rec)
+			}
+			if err := h.cl.ProduceSync(context.Background(), batch...).FirstErr(); err != nil {
+				produced <- err
+				return
+			}
+			<-tick.C
+		}
+		produced <- nil
+	}()
+
+	cfg := h.config(t)
+	cfg.MaxPollRecords = 50
+	member := func(n int) (stop func(), c *counter) {
+		c = newCounter()
+		mcfg := cfg
+		mcfg.TransactionalID = fmt.Sprintf("%s-%d", cfg.TransactionalID, n)
+		return h.start(t, mcfg, route.WithRecorder(c)), c
+	}
+	progressed := func(c *counter, what string) {
+		t.Helper()
+		base := c.snapshot().commits
+		routetest.Eventually(t, 60*time.Second, what, func() bool { return c.snapshot().commits > base })
+	}
+	stop1, c1 := member(1)
+	progressed(c1, "member 1 to commit")
+	_, c2 := member(2) // joins: member 1 gives up partitions mid-flow
+	progressed(c2, "member 2 to commit")
+	stop1() // leaves: member 2 takes them back
+	_, c3 := member(3)
+	progressed(c3, "member 3 to commit")
+	if err := <-produced; err != nil {
+		t.Fatal(err)
+	}
+	routetest.WaitCaught(t, h.c, cfg.Group, h.source, 60*time.Second)
+	routetest.CheckExactlyOnce(t, h.deliveries(t), routetest.Expect(events, subs))
+	var aborts int
+	for _, c := range []*counter{c1, c2, c3} {
+		aborts += c.snapshot().aborts
+	}
+	t.Logf("%d events routed by 3 members; %d transactions aborted by rebalances", len(events), aborts)
+}
+
+// TestRegexSources consumes every topic under the Hookline prefix by
+// regular expression: events from two source topics are routed, and the
+// router's own topics (deliveries, DLQ, subscriptions...) are never
+// consumed, though the pattern matches them.
+func TestRegexSources(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 2)
+	more := h.names.Prefix + "more-events"
+	h.c.CreateTopics(t, topic.Spec{Name: more, Partitions: 2, ReplicationFactor: 1})
+	h.putSubs(t, routetest.Sub("all", "", "*"))
+	cfg := h.config(t)
+	cfg.SourceRegex = true
+	cfg.Sources = []string{"^" + regexp.QuoteMeta(h.names.Prefix) + ".*"}
+	counts := newCounter()
+	h.start(t, cfg, route.WithRecorder(counts))
+	want := map[string]string{}
+	for i, src := range []string{h.source, more, h.source, more} {
+		e := routetest.Payment(fmt.Sprintf("e%d", i), 1)
+		routetest.Produce(t, h.cl, routetest.Binary(src, e))
+		want[record.DeliveryID(e.ID, "all")] = e.ID
+	}
+	routetest.WaitCaught(t, h.c, cfg.Group, h.source, 60*time.Second)
+	routetest.WaitCaught(t, h.c, cfg.Group, more, 60*time.Second)
+	routetest.CheckExactlyOnce(t, h.deliveries(t), want)
+	if s := counts.snapshot(); s.events != len(want) || len(s.deadLetters) != 0 {
+		t.Errorf("consumed %d records with dead letters %v, want %d events and none: the router read its own topics", s.events, s.deadLetters, len(want))
 	}
 }

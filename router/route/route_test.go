@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookline/hookline/platform/kafkatest"
 	"github.com/hookline/hookline/router/internal/routetest"
 	"github.com/hookline/hookline/router/route"
 	"github.com/hookline/hookline/schemas/event"
@@ -361,4 +362,34 @@ func TestRegexSources(t *testing.T) {
 	if s := counts.snapshot(); s.events != len(want) || len(s.deadLetters) != 0 {
 		t.Errorf("consumed %d records with dead letters %v, want %d events and none: the router read its own topics", s.events, s.deadLetters, len(want))
 	}
+}
+
+// TestRecoversFromProduceErrors starts a router whose deliveries topic does
+// not exist yet: its transactions abort and it retries with a backoff,
+// without consuming past the events, and once the topic appears every
+// delivery is committed exactly once.
+func TestRecoversFromProduceErrors(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 2)
+	h.putSubs(t, routetest.Sub("all", "", "*"))
+	cfg := h.config(t)
+	late := topic.New(kafkatest.Name(t, "late") + ".")
+	cfg.Topics = late
+	counts := newCounter()
+	h.start(t, cfg, route.WithRecorder(counts))
+	want := map[string]string{}
+	for i := range 5 {
+		e := routetest.Payment(fmt.Sprintf("e%d", i), 1)
+		routetest.Produce(t, h.cl, routetest.Binary(h.source, e))
+		want[record.DeliveryID(e.ID, "all")] = e.ID
+	}
+	routetest.Eventually(t, 60*time.Second, "a transaction to abort", func() bool { return counts.snapshot().aborts > 0 })
+	if s := counts.snapshot(); s.events != 0 {
+		t.Fatalf("%d events committed without a deliveries topic", s.events)
+	}
+	h.c.CreateTopics(t,
+		topic.Spec{Name: late.Deliveries(), Partitions: 2, ReplicationFactor: 1},
+		topic.Spec{Name: late.DLQ(), Partitions: 1, ReplicationFactor: 1})
+	routetest.WaitCaught(t, h.c, cfg.Group, h.source, 60*time.Second)
+	routetest.CheckExactlyOnce(t, routetest.CountDeliveries(t, h.c, late.Deliveries()), want)
 }

@@ -91,9 +91,6 @@ func WithValidator(v Validator) Option {
 	return optFunc(func(r *Router) { r.validator, r.validatorSet = v, true })
 }
 
-// withClock overrides time.Now, for tests.
-func withClock(now func() time.Time) Option { return optFunc(func(r *Router) { r.now = now }) }
-
 // Router routes events to subscriptions; see the package documentation.
 type Router struct {
 	cfg          Config
@@ -128,22 +125,19 @@ func New(cfg Config, subs Subscriptions, opts ...Option) (*Router, error) {
 		}
 		r.validator = reg
 	}
-	fc := fanout.Config{
+	r.core = fanout.New(fanout.Config{
 		Deliveries:         cfg.Topics.Deliveries(),
 		DLQ:                cfg.Topics.DLQ(),
 		MaxEventBytes:      cfg.MaxEventBytes,
 		MaxRecordBytes:     cfg.MaxRecordBytes,
 		RejectUnknownTypes: cfg.RejectUnknownTypes,
-	}
-	if r.validator != nil {
-		fc.Validator = r.validator
-	}
-	r.core = fanout.New(fc)
+		Validator:          r.validator,
+	})
 	return r, nil
 }
 
 // Run waits for the subscription table, then consumes and routes until ctx
-// ends. It returns nil after a clean shutdown, and an error when Kafka
+// ends. Call it once per Router. It returns nil after a clean shutdown, and an error when Kafka
 // fails in a way a restart must fix (a fenced transactional id, a
 // transaction that cannot end).
 func (r *Router) Run(ctx context.Context) error {

@@ -12,6 +12,7 @@ import (
 	"github.com/hookline/hookline/platform/kafkatest"
 	"github.com/hookline/hookline/schemas/header"
 	"github.com/hookline/hookline/schemas/record"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -391,6 +392,9 @@ func TestDLQReadsCommittedOnly(t *testing.T) {
 	write(kgo.TryCommit, "c1", "c2", "c3")
 	write(kgo.TryAbort, "x1", "x2")
 	write(kgo.TryCommit, "c4")
+	// EndTransaction returns before the broker has written every commit
+	// marker; reads end at the last stable offset, so wait for it.
+	f.waitStable(t, f.names.DLQ())
 
 	var got []string
 	for _, r := range decodeRows(t, f.ok(t, "dlq", "ls", "-o", "json")) {
@@ -404,5 +408,34 @@ func TestDLQReadsCommittedOnly(t *testing.T) {
 	}
 	if res := f.replayJSON(t, "--yes"); res.Read != 0 {
 		t.Fatalf("rerun = %+v", res)
+	}
+}
+
+// waitStable waits until no transaction is open on topic: its last stable
+// offsets reach its high watermarks.
+func (f *fixture) waitStable(t *testing.T, topic string) {
+	t.Helper()
+	adm := f.c.Admin(t)
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		hw, err1 := adm.ListEndOffsets(t.Context(), topic)
+		lso, err2 := adm.ListCommittedOffsets(t.Context(), topic)
+		if err1 == nil && err2 == nil && hw.Error() == nil && lso.Error() == nil {
+			stable := true
+			hw.Each(func(o kadm.ListedOffset) {
+				if l, ok := lso.Lookup(topic, o.Partition); !ok || l.Offset != o.Offset {
+					stable = false
+				}
+			})
+			if stable {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: a transaction stayed open: %v %v", topic, err1, err2)
+		}
+		<-tick.C
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/hookline/hookline/producer/internal/app"
+	"github.com/hookline/hookline/producer/app"
 )
 
 func main() {

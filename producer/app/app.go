@@ -2,6 +2,8 @@
 // HOOKLINE_* environment equivalents) and Run, which wires the publish
 // client, the subscription table, the HTTP API and the ops server
 // together and runs them until the context ends.
+//
+// It is not internal because hookctl dev runs the producer in-process.
 package app
 
 import (

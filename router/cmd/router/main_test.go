@@ -181,7 +181,9 @@ func TestExactlyOnceUnderKill(t *testing.T) {
 	for _, s := range subs {
 		routetest.PutSubs(t, cl, names.Subscriptions(), s.Sub)
 	}
-	rng := rand.New(rand.NewPCG(7, uint64(time.Now().UnixNano())))
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("random seed %d (events and kill points)", seed)
+	rng := rand.New(rand.NewPCG(7, seed))
 	events := routetest.GenEvents(rng, source, numEvents)
 	want := routetest.Expect(events, subs)
 	group := kafkatest.Name(t, "router")

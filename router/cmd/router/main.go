@@ -11,7 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/hookline/hookline/router/internal/app"
+	"github.com/hookline/hookline/router/app"
 )
 
 func main() {

@@ -2,6 +2,8 @@
 // environment equivalents) and Run, which wires the ops server, the
 // subscription table and the route.Router together and runs them until
 // the context ends.
+//
+// It is not internal because hookctl dev runs the router in-process.
 package app
 
 import (

@@ -1,0 +1,211 @@
+// Package app is the dispatcher binary: flags, wiring and lifecycle. main
+// calls Run; tests call it in-process.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"time"
+
+	"github.com/hookline/hookline/dispatcher/deliver"
+	"github.com/hookline/hookline/dispatcher/internal/metrics"
+	"github.com/hookline/hookline/dispatcher/internal/ssrf"
+	"github.com/hookline/hookline/platform/flagenv"
+	"github.com/hookline/hookline/platform/kclient"
+	"github.com/hookline/hookline/platform/lifecycle"
+	"github.com/hookline/hookline/platform/logging"
+	"github.com/hookline/hookline/platform/opshttp"
+	"github.com/hookline/hookline/platform/subtable"
+	"github.com/hookline/hookline/schemas/topic"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+)
+
+// Config is every setting of the dispatcher binary.
+type Config struct {
+	Kafka       kclient.Config
+	Log         logging.Config
+	AdminAddr   string // ops server (metrics, health); default ":9103"
+	TopicPrefix string // default "hookline."
+
+	Group            string
+	Window           int
+	MaxConcurrency   int
+	Retries          int
+	RetryWaitMin     time.Duration
+	RetryWaitMax     time.Duration
+	RetryAfterMax    time.Duration
+	MaxResponseBytes int64
+	CommitInterval   time.Duration
+	DrainTimeout     time.Duration
+	RevokeGrace      time.Duration
+	PausedRecheck    time.Duration
+	MaxPollRecords   int
+	SessionTimeout   time.Duration
+	AllowCIDRs       flagenv.StringList
+}
+
+// RegisterFlags adds every flag to fs, with defaults.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	c.Kafka.RegisterFlags(fs)
+	c.Log.RegisterFlags(fs)
+	fs.StringVar(&c.AdminAddr, "admin-addr", ":9103", "address of the ops server (/metrics, /healthz, /readyz)")
+	fs.StringVar(&c.TopicPrefix, "topic-prefix", topic.DefaultPrefix, "prefix of Hookline's topic names")
+	fs.StringVar(&c.Group, "group", deliver.DefaultGroup, "consumer group of the deliveries topic")
+	fs.IntVar(&c.Window, "window", deliver.DefaultWindow, "most records per partition held between fetch and commit; fetching pauses when full")
+	fs.IntVar(&c.MaxConcurrency, "max-concurrency", deliver.DefaultMaxConcurrency, "most concurrent HTTP requests in all")
+	fs.IntVar(&c.Retries, "retries", deliver.DefaultRetries, "quick in-process retries after a failed attempt (network error, timeout, 408, 429, 5xx)")
+	fs.DurationVar(&c.RetryWaitMin, "retry-wait-min", deliver.DefaultRetryWaitMin, "shortest backoff between quick retries (jittered, exponential)")
+	fs.DurationVar(&c.RetryWaitMax, "retry-wait-max", deliver.DefaultRetryWaitMax, "longest backoff between quick retries")
+	fs.DurationVar(&c.RetryAfterMax, "retry-after-max", deliver.DefaultRetryAfterMax, "longest Retry-After honoured on 429 and 503 (longer ones are clamped)")
+	fs.Int64Var(&c.MaxResponseBytes, "max-response-bytes", deliver.DefaultMaxResponseBytes, "most bytes of a response body read")
+	fs.DurationVar(&c.CommitInterval, "commit-interval", deliver.DefaultCommitInterval, "how often finished offsets are committed")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", deliver.DefaultDrainTimeout, "on shutdown, how long to wait for requests in flight")
+	fs.DurationVar(&c.RevokeGrace, "revoke-grace", deliver.DefaultRevokeGrace, "on rebalance, how long revoked partitions wait for requests in flight (0: none)")
+	fs.DurationVar(&c.PausedRecheck, "paused-recheck", deliver.DefaultPausedRecheck, "how often deliveries held for a paused subscription check it again")
+	fs.IntVar(&c.MaxPollRecords, "max-poll-records", deliver.DefaultMaxPollRecords, "most records taken from the Kafka client per poll")
+	fs.DurationVar(&c.SessionTimeout, "session-timeout", 45*time.Second, "consumer group session timeout")
+	fs.Var(&c.AllowCIDRs, "allow-cidrs", "comma-separated CIDRs exempt from the SSRF guard, e.g. 127.0.0.0/8 for local development (default none)")
+}
+
+// Validate checks the settings without touching the network.
+func (c *Config) Validate() error {
+	_, err := c.deliverConfig()
+	return errors.Join(c.Kafka.Validate(), c.Log.Validate(), err)
+}
+
+// deliverConfig maps the flags onto a deliver.Config. A zero flag means
+// zero here, where deliver.Config reads zero as "default".
+func (c *Config) deliverConfig() (deliver.Config, error) {
+	allow, err := ssrf.ParsePrefixes(c.AllowCIDRs)
+	if err != nil {
+		return deliver.Config{}, fmt.Errorf("--allow-cidrs: %w", err)
+	}
+	dc := deliver.Config{
+		Topics:           topic.New(c.TopicPrefix),
+		Group:            c.Group,
+		Window:           c.Window,
+		MaxConcurrency:   c.MaxConcurrency,
+		Retries:          c.Retries,
+		RetryWaitMin:     c.RetryWaitMin,
+		RetryWaitMax:     c.RetryWaitMax,
+		RetryAfterMax:    c.RetryAfterMax,
+		MaxResponseBytes: c.MaxResponseBytes,
+		CommitInterval:   c.CommitInterval,
+		DrainTimeout:     c.DrainTimeout,
+		RevokeGrace:      c.RevokeGrace,
+		PausedRecheck:    c.PausedRecheck,
+		MaxPollRecords:   c.MaxPollRecords,
+		SessionTimeout:   c.SessionTimeout,
+		AllowCIDRs:       allow,
+		UserAgent:        "Hookline/" + version(),
+	}
+	if c.Retries == 0 {
+		dc.Retries = -1
+	}
+	if c.RevokeGrace == 0 {
+		dc.RevokeGrace = -1
+	}
+	if c.Group == "" {
+		return dc, errors.New("--group must not be empty")
+	}
+	for _, v := range []struct {
+		flag, want string
+		bad        bool
+	}{
+		{"--window", "positive", c.Window <= 0},
+		{"--max-concurrency", "positive", c.MaxConcurrency <= 0},
+		{"--max-poll-records", "positive", c.MaxPollRecords <= 0},
+		{"--max-response-bytes", "positive", c.MaxResponseBytes <= 0},
+		{"--session-timeout", "positive", c.SessionTimeout <= 0},
+		{"--retries", "zero or more", c.Retries < 0},
+		{"--revoke-grace", "zero or more", c.RevokeGrace < 0},
+	} {
+		if v.bad {
+			return dc, fmt.Errorf("%s must be %s", v.flag, v.want)
+		}
+	}
+	return dc, dc.Validate()
+}
+
+// version is the module version the binary was built from, or "dev".
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func newFlagSet(cfg *Config, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("dispatcher", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: dispatcher [flags]\n\nConsumes hookline.deliveries and POSTs each delivery, signed, to its subscription's webhook.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	cfg.RegisterFlags(fs)
+	return fs
+}
+
+// Run runs the dispatcher until ctx ends. args are the command-line
+// arguments without the program name; getenv supplies HOOKLINE_*
+// variables. --help prints usage to stderr and returns nil.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var cfg Config
+	fs := newFlagSet(&cfg, stderr)
+	if err := flagenv.Parse(fs, args, getenv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	dcfg, _ := cfg.deliverConfig()
+	log, err := logging.New(cfg.Log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	kopts, err := cfg.Kafka.Opts()
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	table := subtable.New(append(kopts, kclient.Logger(log), kclient.Metrics(reg, "subtable")), dcfg.Topics.Subscriptions(),
+		subtable.WithLogger(log.Named("subtable")))
+	var d *deliver.Dispatcher
+	rec, err := metrics.New(reg, func() deliver.Stats { return d.Stats() })
+	if err != nil {
+		return err
+	}
+	d, err = deliver.New(dcfg, table, append(kopts, kclient.Logger(log), kclient.Metrics(reg, "dispatcher")),
+		deliver.WithLogger(log.Named("deliver")), deliver.WithRecorder(rec))
+	if err != nil {
+		return err
+	}
+	ops := opshttp.New(cfg.AdminAddr, reg, log.Named("ops"))
+	ops.AddCheck("subscriptions", table.Check)
+
+	log.Info("dispatcher starting", zap.Strings("brokers", cfg.Kafka.Brokers), zap.String("group", dcfg.Group),
+		zap.String("deliveries", dcfg.Topics.Deliveries()), zap.Int("window", dcfg.Window),
+		zap.Int("max_concurrency", dcfg.MaxConcurrency), zap.Strings("allow_cidrs", cfg.AllowCIDRs))
+	// Stopped in reverse: the dispatcher drains, commits and leaves first,
+	// then the table, then the ops server.
+	var g lifecycle.Group
+	g.Add("ops", ops.Run)
+	g.Add("subscriptions", table.Run)
+	g.Add("dispatcher", d.Run)
+	return g.Run(ctx, log)
+}

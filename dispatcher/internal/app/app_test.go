@@ -1,0 +1,454 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hookline/hookline/platform/kafkatest"
+	"github.com/hookline/hookline/schemas/event"
+	"github.com/hookline/hookline/schemas/record"
+	"github.com/hookline/hookline/schemas/topic"
+	"github.com/hookline/hookline/schemas/webhook"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestHelp(t *testing.T) {
+	var stderr bytes.Buffer
+	if err := Run(t.Context(), []string{"--help"}, env(nil), io.Discard, &stderr); err != nil {
+		t.Fatalf("--help: %v", err)
+	}
+	for _, want := range []string{"-window", "-allow-cidrs", "HOOKLINE_MAX_CONCURRENCY", "-drain-timeout"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("usage lacks %q", want)
+		}
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"bad cidr", []string{"--allow-cidrs", "nonsense"}, nil, "--allow-cidrs"},
+		{"bad cidr from env", nil, map[string]string{"HOOKLINE_ALLOW_CIDRS": "10.0.0.0/33"}, "--allow-cidrs"},
+		{"zero window", []string{"--window", "0"}, nil, "--window"},
+		{"negative retries", []string{"--retries", "-1"}, nil, "--retries"},
+		{"zero concurrency", []string{"--max-concurrency", "0"}, nil, "--max-concurrency"},
+		{"bad broker", []string{"--brokers", "nohost"}, nil, "broker"},
+		{"bad log level", []string{"--log-level", "loud"}, nil, "logging"},
+		{"retry waits", []string{"--retry-wait-min", "5s", "--retry-wait-max", "1s"}, nil, "retry wait max"},
+		{"stray argument", []string{"extra"}, nil, "unexpected arguments"},
+		{"unknown flag", []string{"--nope"}, nil, "flag provided but not defined"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Run(t.Context(), tt.args, env(tt.env), io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Run(%v) = %v, want an error mentioning %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDeliverConfigMapping(t *testing.T) {
+	var c Config
+	fs := newFlagSet(&c, io.Discard)
+	if err := fs.Parse([]string{"--retries", "0", "--revoke-grace", "0", "--allow-cidrs", "127.0.0.0/8,::1", "--topic-prefix", "x."}); err != nil {
+		t.Fatal(err)
+	}
+	dc, err := c.deliverConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dc.Retries != -1 || dc.RevokeGrace != -1 {
+		t.Errorf("--retries 0 / --revoke-grace 0 mapped to %d / %s, want none (-1)", dc.Retries, dc.RevokeGrace)
+	}
+	if len(dc.AllowCIDRs) != 2 || dc.Topics.Deliveries() != "x.deliveries" || !strings.HasPrefix(dc.UserAgent, "Hookline/") {
+		t.Errorf("mapped config %+v", dc)
+	}
+}
+
+// freeAddr returns a loopback address nothing listens on right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type hookEnv struct {
+	c     *kafkatest.Cluster
+	names topic.Names
+	prod  *kgo.Client
+}
+
+func newHookEnv(t *testing.T, partitions int32) *hookEnv {
+	t.Helper()
+	c := kafkatest.New(t)
+	names, _ := c.Hookline(t, partitions, 1)
+	return &hookEnv{c: c, names: names, prod: c.Client(t, kgo.ProducerLinger(5*time.Millisecond))}
+}
+
+func (h *hookEnv) put(t *testing.T, recs ...*kgo.Record) {
+	t.Helper()
+	if err := h.prod.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (h *hookEnv) env(group, admin string) map[string]string {
+	return map[string]string{
+		"HOOKLINE_BROKERS":         strings.Join(h.c.Brokers, ","),
+		"HOOKLINE_TOPIC_PREFIX":    h.names.Prefix,
+		"HOOKLINE_GROUP":           group,
+		"HOOKLINE_ALLOW_CIDRS":     "127.0.0.0/8",
+		"HOOKLINE_ADMIN_ADDR":      admin,
+		"HOOKLINE_SESSION_TIMEOUT": "6s",
+		"HOOKLINE_COMMIT_INTERVAL": "200ms",
+		"HOOKLINE_LOG_LEVEL":       "warn",
+	}
+}
+
+// sink is a set of receivers, one per subscription, verifying signatures
+// and counting deliveries by webhook-id.
+type sink struct {
+	mu   sync.Mutex
+	got  map[string]int
+	reqs int
+}
+
+func (s *sink) add(t *testing.T, secret string, delay time.Duration) *httptest.Server {
+	t.Helper()
+	v, err := webhook.NewVerifier([]string{secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
+		if err := v.Verify(r.Header, body); err != nil {
+			t.Errorf("signature: %v", err)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if delay > 0 {
+			time.Sleep(delay)
+		}
+		s.mu.Lock()
+		s.got[r.Header.Get(webhook.HeaderID)]++
+		s.reqs++
+		s.mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func (s *sink) counts() (distinct, total int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.got), s.reqs
+}
+
+// subsAndDeliveries creates n subscriptions on the sink and perSub
+// deliveries for each; it returns the records and the delivery ids.
+func subsAndDeliveries(t *testing.T, h *hookEnv, s *sink, n, perSub int, delay time.Duration) (subRecs, delRecs []*kgo.Record, ids []string) {
+	t.Helper()
+	for i := range n {
+		secret, err := webhook.NewSecret()
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := s.add(t, secret.Encode(), delay)
+		sub := record.Subscription{ID: fmt.Sprintf("sub-%02d", i), URL: srv.URL + "/webhook", EventTypes: []string{"*"},
+			Secrets: []record.Secret{{Key: secret.Encode()}}, MaxInFlight: 20}
+		sub.Normalize()
+		r, err := sub.Record(h.names.Subscriptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		subRecs = append(subRecs, r)
+		for j := range perSub {
+			ev := event.Event{ID: fmt.Sprintf("evt-%d-%d", i, j), Source: "test", Type: "payment_success", SpecVersion: event.SpecVersion,
+				Time: time.Now().UTC(), DataContentType: event.ContentTypeJSON,
+				Data: fmt.Appendf(nil, `{"type":"payment_success","amount":%d,"customer":"c%d"}`, j, i)}
+			d := record.NewDelivery(ev, sub.ID, time.Now())
+			dr, err := d.Record(h.names.Deliveries())
+			if err != nil {
+				t.Fatal(err)
+			}
+			delRecs = append(delRecs, dr)
+			ids = append(ids, d.ID)
+		}
+	}
+	return subRecs, delRecs, ids
+}
+
+// committedSum returns the sum of the group's committed offsets.
+func (h *hookEnv) committedSum(t *testing.T, group string) int64 {
+	t.Helper()
+	os, err := kadm.NewClient(h.prod).FetchOffsets(context.Background(), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	os.Each(func(o kadm.OffsetResponse) { sum += max(o.At, 0) })
+	return sum
+}
+
+func (h *hookEnv) waitCommitted(t *testing.T, group string, timeout time.Duration) {
+	t.Helper()
+	adm := kadm.NewClient(h.prod)
+	ends, err := adm.ListEndOffsets(context.Background(), h.names.Deliveries())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		os, err := adm.FetchOffsets(context.Background(), group)
+		done := err == nil
+		ends.Each(func(e kadm.ListedOffset) {
+			o, ok := os.Lookup(e.Topic, e.Partition)
+			if e.Offset > 0 && (!ok || o.At != e.Offset) {
+				done = false
+			}
+		})
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s did not commit up to the end offsets within %s", group, timeout)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the group's offsets
+	}
+}
+
+// TestRunInProcess runs the whole binary in-process: it delivers, serves
+// /readyz once the subscription table caught up, exposes metrics, and
+// returns nil on cancellation after committing.
+func TestRunInProcess(t *testing.T) {
+	t.Parallel()
+	h := newHookEnv(t, 2)
+	s := &sink{got: map[string]int{}}
+	subs, dels, ids := subsAndDeliveries(t, h, s, 2, 25, 0)
+	h.put(t, subs...)
+	h.put(t, dels...)
+	admin := freeAddr(t)
+	group := kafkatest.Name(t, "dispatcher")
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- Run(ctx, nil, env(h.env(group, admin)), io.Discard, io.Discard) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for n, _ := s.counts(); n < len(ids); n, _ = s.counts() {
+		if time.Now().After(deadline) {
+			t.Fatalf("delivered %d of %d", n, len(ids))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + admin + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/readyz"); code != 200 {
+		t.Errorf("/readyz %d %s", code, body)
+	}
+	h.waitCommitted(t, group, 30*time.Second)
+	_, metrics := get("/metrics")
+	for _, want := range []string{
+		`hookline_dispatcher_attempts_total{result="success",status_class="2xx"} 50`,
+		"hookline_dispatcher_attempt_duration_seconds_bucket",
+		"hookline_dispatcher_end_to_end_seconds_count 50",
+		"hookline_dispatcher_requests_in_flight 0",
+		"hookline_dispatcher_window_fill_ratio",
+		`hookline_dispatcher_commit_lag_records{partition="0"`,
+		`hookline_dispatcher_commits_total{result="ok"}`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(metrics, "whsec_") {
+		t.Error("/metrics mentions a secret")
+	}
+	cancel()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds the dispatcher once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "dispatcher-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "dispatcher")
+		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/dispatcher").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// process is the dispatcher binary running.
+type process struct {
+	cmd    *exec.Cmd
+	logs   *bytes.Buffer
+	exited chan struct{} // closed once the process has exited
+	err    error         // its exit status, once exited
+}
+
+// wait waits up to timeout for the process to exit and returns its exit
+// status.
+func (p *process) wait(t *testing.T, timeout time.Duration) error {
+	t.Helper()
+	select {
+	case <-p.exited:
+		return p.err
+	case <-time.After(timeout):
+		t.Fatalf("dispatcher still running %s later", timeout)
+		return nil
+	}
+}
+
+func startBinary(t *testing.T, vars map[string]string) *process {
+	t.Helper()
+	cmd := exec.Command(binary(t))
+	cmd.Env = os.Environ()
+	for k, v := range vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	p := &process{cmd: cmd, logs: &bytes.Buffer{}, exited: make(chan struct{})}
+	cmd.Stderr = &syncWriter{w: p.logs}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.exited
+		if t.Failed() {
+			t.Logf("dispatcher %d logs:\n%s", cmd.Process.Pid, p.logs.String())
+		}
+	})
+	return p
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
+}
+
+// TestCrashSafety SIGKILLs the dispatcher binary three times while it
+// delivers 3000 webhooks to 10 receivers, restarting it each time. At the
+// end every delivery was received at least once (duplicates are allowed
+// after a crash, and counted), and a final graceful stop commits
+// everything.
+func TestCrashSafety(t *testing.T) {
+	t.Parallel()
+	h := newHookEnv(t, 6)
+	s := &sink{got: map[string]int{}}
+	subs, dels, ids := subsAndDeliveries(t, h, s, 10, 300, 3*time.Millisecond)
+	h.put(t, subs...)
+	h.put(t, dels...)
+	group := kafkatest.Name(t, "dispatcher")
+	vars := h.env(group, "127.0.0.1:0")
+
+	p := startBinary(t, vars)
+	kills := 0
+	for _, frac := range []float64{0.15, 0.4, 0.65} {
+		target := int(frac * float64(len(ids)))
+		deadline := time.Now().Add(90 * time.Second)
+		for n, _ := s.counts(); n < target; n, _ = s.counts() {
+			if time.Now().After(deadline) {
+				t.Fatalf("stalled at %d of %d deliveries before kill %d", n, len(ids), kills+1)
+			}
+			time.Sleep(2 * time.Millisecond) // polling the receivers
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = p.wait(t, 10*time.Second)
+		kills++
+		n, total := s.counts()
+		t.Logf("SIGKILL %d at %d distinct deliveries (%d requests); committed %d", kills, n, total, h.committedSum(t, group))
+		p = startBinary(t, vars)
+	}
+	deadline := time.Now().Add(120 * time.Second)
+	for n, _ := s.counts(); n < len(ids); n, _ = s.counts() {
+		if time.Now().After(deadline) {
+			s.mu.Lock()
+			var missing []string
+			for _, id := range ids {
+				if s.got[id] == 0 {
+					missing = append(missing, id)
+				}
+			}
+			s.mu.Unlock()
+			t.Fatalf("after %d kills, %d of %d deliveries never arrived (e.g. %v)", kills, len(missing), len(ids), missing[:min(5, len(missing))])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.waitCommitted(t, group, 60*time.Second)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.wait(t, 60*time.Second); err != nil {
+		t.Errorf("graceful stop: %v", err)
+	}
+	n, total := s.counts()
+	t.Logf("%d kills: %d deliveries, %d requests (%d duplicates, all after crashes)", kills, n, total, total-n)
+}

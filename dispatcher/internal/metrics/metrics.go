@@ -1,0 +1,139 @@
+// Package metrics records the dispatcher's measurements in Prometheus
+// under hookline_dispatcher_*: counters and histograms through the
+// deliver.Recorder hooks, gauges read from deliver.Stats at scrape time.
+package metrics
+
+import (
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/hookline/hookline/dispatcher/deliver"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Recorder implements deliver.Recorder.
+type Recorder struct {
+	attempts    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	endToEnd    prometheus.Histogram
+	deadLetters *prometheus.CounterVec
+	commits     *prometheus.CounterVec
+}
+
+var _ deliver.Recorder = (*Recorder)(nil)
+
+// New registers the dispatcher's metrics with reg. stats is read at every
+// scrape for the gauges (requests in flight, window fill, commit lag).
+func New(reg prometheus.Registerer, stats func() deliver.Stats) (*Recorder, error) {
+	r := &Recorder{
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookline_dispatcher_attempts_total",
+			Help: "HTTP attempts by result (success, retry, failed) and status class (2xx..5xx, none without a response).",
+		}, []string{"result", "status_class"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hookline_dispatcher_attempt_duration_seconds",
+			Help:    "Time from sending a request to its response headers (or error), by status class.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"status_class"}),
+		endToEnd: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hookline_dispatcher_end_to_end_seconds",
+			Help:    "Time from the event's time to its 2xx response.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600},
+		}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookline_dispatcher_dead_letters_total",
+			Help: "Deliveries dead-lettered, by reason.",
+		}, []string{"reason"}),
+		commits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookline_dispatcher_commits_total",
+			Help: "Offset commit requests by result (ok, error).",
+		}, []string{"result"}),
+	}
+	err := errors.Join(
+		reg.Register(r.attempts), reg.Register(r.latency), reg.Register(r.endToEnd),
+		reg.Register(r.deadLetters), reg.Register(r.commits), reg.Register(&gauges{stats: stats}),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func statusClass(status int) string {
+	if status < 100 || status > 599 {
+		return "none"
+	}
+	return strconv.Itoa(status/100) + "xx"
+}
+
+// Attempt implements deliver.Recorder.
+func (r *Recorder) Attempt(result string, status int, latency time.Duration) {
+	class := statusClass(status)
+	r.attempts.WithLabelValues(result, class).Inc()
+	r.latency.WithLabelValues(class).Observe(latency.Seconds())
+}
+
+// Delivered implements deliver.Recorder.
+func (r *Recorder) Delivered(endToEnd time.Duration) { r.endToEnd.Observe(endToEnd.Seconds()) }
+
+// DeadLettered implements deliver.Recorder.
+func (r *Recorder) DeadLettered(reason string) { r.deadLetters.WithLabelValues(reason).Inc() }
+
+// Committed implements deliver.Recorder.
+func (r *Recorder) Committed(err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	r.commits.WithLabelValues(result).Inc()
+}
+
+// gauges collects the state gauges from a Stats snapshot at scrape time,
+// so revoked partitions disappear without bookkeeping.
+type gauges struct {
+	stats func() deliver.Stats
+}
+
+var (
+	inFlightDesc = prometheus.NewDesc("hookline_dispatcher_requests_in_flight",
+		"HTTP requests in progress.", nil, nil)
+	maxConcDesc = prometheus.NewDesc("hookline_dispatcher_requests_max",
+		"Cap on concurrent HTTP requests.", nil, nil)
+	windowDesc = prometheus.NewDesc("hookline_dispatcher_window_records",
+		"Records held in a partition's window (fetched, not yet committable).", []string{"topic", "partition"}, nil)
+	pendingDesc = prometheus.NewDesc("hookline_dispatcher_window_pending_records",
+		"Records in a partition's window without a durable outcome yet.", []string{"topic", "partition"}, nil)
+	fillDesc = prometheus.NewDesc("hookline_dispatcher_window_fill_ratio",
+		"Window records over window size; fetching pauses at 1.", []string{"topic", "partition"}, nil)
+	pausedDesc = prometheus.NewDesc("hookline_dispatcher_partition_paused",
+		"1 while fetching a partition is paused because its window is full.", []string{"topic", "partition"}, nil)
+	lagDesc = prometheus.NewDesc("hookline_dispatcher_commit_lag_records",
+		"High watermark minus committed offset, as of the last fetch.", []string{"topic", "partition"}, nil)
+)
+
+func (g *gauges) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{inFlightDesc, maxConcDesc, windowDesc, pendingDesc, fillDesc, pausedDesc, lagDesc} {
+		ch <- d
+	}
+}
+
+func (g *gauges) Collect(ch chan<- prometheus.Metric) {
+	s := g.stats()
+	ch <- prometheus.MustNewConstMetric(inFlightDesc, prometheus.GaugeValue, float64(s.InFlight))
+	ch <- prometheus.MustNewConstMetric(maxConcDesc, prometheus.GaugeValue, float64(s.MaxConcurrency))
+	for _, p := range s.Partitions {
+		labels := []string{p.Topic, strconv.Itoa(int(p.Partition))}
+		ch <- prometheus.MustNewConstMetric(windowDesc, prometheus.GaugeValue, float64(p.Window), labels...)
+		ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(p.Pending), labels...)
+		ch <- prometheus.MustNewConstMetric(fillDesc, prometheus.GaugeValue, float64(p.Window)/float64(max(p.WindowSize, 1)), labels...)
+		paused := 0.0
+		if p.Paused {
+			paused = 1
+		}
+		ch <- prometheus.MustNewConstMetric(pausedDesc, prometheus.GaugeValue, paused, labels...)
+		if lag := p.CommitLag(); lag >= 0 {
+			ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(lag), labels...)
+		}
+	}
+}

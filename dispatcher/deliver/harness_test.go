@@ -23,6 +23,7 @@ import (
 	"github.com/hookline/hookline/schemas/webhook"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 )
 
@@ -35,6 +36,8 @@ type env struct {
 	names topic.Names
 	prod  *kgo.Client
 	table *subtable.Table
+
+	started int // dispatchers started, to name their loggers
 }
 
 func newEnv(t testing.TB, partitions int32) *env {
@@ -74,7 +77,9 @@ type running struct {
 
 func (e *env) start(t testing.TB, cfg deliver.Config, opts ...deliver.Opt) *running {
 	t.Helper()
-	opts = append([]deliver.Opt{deliver.WithLogger(zaptest.NewLogger(t).Named(cfg.Group[len(cfg.Group)-8:]))}, opts...)
+	e.started++
+	name := fmt.Sprintf("dispatcher-%d", e.started)
+	opts = append([]deliver.Opt{deliver.WithLogger(zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)).Named(name))}, opts...)
 	d, err := deliver.New(cfg, e.table, e.c.Opts(), opts...)
 	if err != nil {
 		t.Fatal(err)

@@ -50,6 +50,10 @@ import (
 	"go.uber.org/zap"
 )
 
+// fetchMaxWait bounds how long a fetch waits for new data (franz-go's
+// default is 5s).
+const fetchMaxWait = 250 * time.Millisecond
+
 // Subscriptions is the live subscription table the dispatcher reads at
 // send time.
 type Subscriptions interface {
@@ -210,6 +214,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		kgo.OnPartitionsLost(d.onLost),
 		// The router writes deliveries in transactions.
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// A resumed partition joins the next fetch only once the fetch in
+		// flight returns, which with no new data takes FetchMaxWait: keep
+		// it short so a drained window refills quickly.
+		kgo.FetchMaxWait(fetchMaxWait),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 	)
 	if d.cfg.SessionTimeout > 0 {

@@ -14,6 +14,8 @@ import (
 	"github.com/hookline/hookline/schemas/record"
 	"github.com/hookline/hookline/schemas/webhook"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestDeliversSignsAndCommits(t *testing.T) {
@@ -473,4 +475,70 @@ func TestDrainDeadline(t *testing.T) {
 	}
 	e.start(t, cfg)
 	waitFor(t, 30*time.Second, "redelivery", func() bool { return len(rc.missing([]string{del.ID})) == 0 })
+}
+
+// TestNoSecretsInLogs runs deliveries, failing and succeeding, to URLs
+// with credentials and a token, with debug logging: no log line, attempt
+// record or dead letter carries a secret, a signature, the password or
+// the token.
+func TestNoSecretsInLogs(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	core, logs := observer.New(zap.DebugLevel)
+	ok := newSub(t, "ok", "")
+	bad := newSub(t, "bad", "")
+	var mu sync.Mutex
+	var sigs []string
+	rok := newReceiver(t, []string{ok.Secrets[0].Key}, func(r *http.Request, _ []byte) int {
+		mu.Lock()
+		sigs = append(sigs, r.Header.Get(webhook.HeaderSignature))
+		mu.Unlock()
+		return 200
+	})
+	rbad := newReceiver(t, []string{bad.Secrets[0].Key}, func(*http.Request, []byte) int { return 500 })
+	withCreds := func(u string) string {
+		return strings.Replace(u, "http://", "http://admin:pw-s3cret@", 1) + "/hook?token=tok-s3cret"
+	}
+	// down's endpoint refuses connections: net/http errors quote the URL.
+	down := newSub(t, "down", "")
+	rdown := newReceiver(t, []string{down.Secrets[0].Key}, nil)
+	rdown.srv.Close()
+	ok.URL, bad.URL, down.URL = withCreds(rok.srv.URL), withCreds(rbad.srv.URL), withCreds(rdown.srv.URL)
+	e.putSubs(t, ok, bad, down)
+	e.produce(t, newDelivery(ok.ID, 0), newDelivery(bad.ID, 0), newDelivery(down.ID, 0))
+	cfg := e.config(t)
+	e.start(t, cfg, deliver.WithLogger(zap.New(core)))
+	dlq := e.deadLetters(t, 2, 60*time.Second)
+	atts := e.attempts(t, 7, 30*time.Second)
+	e.waitCommitted(t, cfg.Group, 30*time.Second)
+
+	leaks := []string{"s3cret", "whsec_", ok.Secrets[0].Key[6:], bad.Secrets[0].Key[6:], down.Secrets[0].Key[6:]}
+	mu.Lock()
+	for _, s := range sigs {
+		leaks = append(leaks, s, strings.TrimPrefix(s, "v1,"))
+	}
+	mu.Unlock()
+	var texts []string
+	for _, entry := range logs.All() {
+		b, _ := json.Marshal(entry.ContextMap())
+		texts = append(texts, entry.Message+" "+string(b))
+	}
+	for _, dl := range dlq {
+		b, _ := json.Marshal(dl)
+		texts = append(texts, string(b))
+	}
+	for _, a := range atts {
+		b, _ := json.Marshal(a)
+		texts = append(texts, string(b))
+	}
+	if len(logs.All()) < 7 || len(atts) < 7 || len(dlq) != 2 {
+		t.Fatalf("%d log entries, %d attempts, %d dead letters: too few to check", len(logs.All()), len(atts), len(dlq))
+	}
+	for _, text := range texts {
+		for _, leak := range leaks {
+			if leak != "" && strings.Contains(text, leak) {
+				t.Errorf("%q leaks %q", text, leak)
+			}
+		}
+	}
 }

@@ -73,6 +73,12 @@ func (d *Dispatcher) process(ctx context.Context, j *job) bool {
 		if !d.acquire(ctx, j) {
 			return false
 		}
+		// The wait for a slot may have been long: read the subscription
+		// again, and start over if it is no longer active.
+		if sub, ok = d.subs.Get(j.del.SubscriptionID); !ok || !sub.Active() {
+			<-d.sem
+			continue
+		}
 		out := d.send(ctx, j, &sub)
 		<-d.sem
 		switch out.Result {

@@ -14,11 +14,13 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/hookline/hookline/dispatcher/internal/ssrf"
+	"github.com/hookline/hookline/schemas/record"
 )
 
 // Result classifies how a request ended.
@@ -257,6 +259,12 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 // classify maps one attempt's response or error to a Result.
 func classify(resp *http.Response, err error) Outcome {
 	if err != nil {
+		// net/http quotes the whole URL in its errors, query included;
+		// these errors reach logs, attempt records and dead letters.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = record.RedactURL(ue.URL)
+		}
 		if errors.Is(err, ssrf.ErrRefused) {
 			return Outcome{Result: Refused, Err: err}
 		}

@@ -490,6 +490,17 @@ func (d *Dispatcher) onAssigned(_ context.Context, cl *kgo.Client, assigned map[
 	defer d.mu.Unlock()
 	for t, ps := range assigned {
 		for _, id := range ps {
+			if old := d.parts[tp{t, id}]; old != nil && !old.fenced {
+				// Assigned again without a revoke in between: nothing of
+				// the old assignment may touch the new one.
+				if !old.stopped() {
+					close(old.stop)
+				}
+				old.fenced = true
+				for j := range old.jobs {
+					j.cancel()
+				}
+			}
 			d.gen++
 			d.parts[tp{t, id}] = &partition{
 				topic: t, id: id, gen: d.gen,
@@ -508,7 +519,7 @@ func (d *Dispatcher) onAssigned(_ context.Context, cl *kgo.Client, assigned map[
 
 // onRevoked gives revoked partitions RevokeGrace to finish their requests
 // in flight, commits what is done, and fences them.
-func (d *Dispatcher) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+func (d *Dispatcher) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
 	parts := d.stopPartitions(revoked)
 	if len(parts) == 0 {
 		return
@@ -527,7 +538,7 @@ func (d *Dispatcher) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[s
 	defer cancel()
 	d.commitMu.Lock()
 	defer d.commitMu.Unlock()
-	if err := d.commitLocked(cctx, parts); err != nil {
+	if err := d.commitLocked(cctx, cl, parts); err != nil {
 		d.log.Warn("commit on revoke failed; the next owner redelivers from the last commit", zap.Error(err))
 	}
 	d.fence(parts, "revoked")
@@ -619,10 +630,12 @@ func (d *Dispatcher) commitLoop(ctx context.Context) {
 func (d *Dispatcher) commit(ctx context.Context, parts []*partition) error {
 	d.commitMu.Lock()
 	defer d.commitMu.Unlock()
-	return d.commitLocked(ctx, parts)
+	return d.commitLocked(ctx, d.cl, parts)
 }
 
-func (d *Dispatcher) commitLocked(ctx context.Context, parts []*partition) error {
+// commitLocked is commit with d.commitMu held. It takes the client as an
+// argument because rebalance callbacks get it from franz-go directly.
+func (d *Dispatcher) commitLocked(ctx context.Context, cl *kgo.Client, parts []*partition) error {
 	type pending struct {
 		p   *partition
 		off int64
@@ -652,7 +665,7 @@ func (d *Dispatcher) commitLocked(ctx context.Context, parts []*partition) error
 	}
 	failed := map[tp]error{}
 	var reqErr error
-	d.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+	cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		if err != nil {
 			reqErr = err
 			return

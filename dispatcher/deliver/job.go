@@ -62,9 +62,10 @@ func (d *Dispatcher) process(ctx context.Context, j *job) bool {
 		case sub.State == record.StateDisabled:
 			return d.giveUp(ctx, j, failure{reason: record.ReasonSubscriptionDisable,
 				err: fmt.Errorf("subscription %q is disabled: %s", sub.ID, sub.StateReason)})
-		case sub.State == record.StatePaused:
-			// Hold the delivery in the window: nothing past it is
-			// committed until the subscription resumes.
+		case !sub.Active():
+			// Paused (or a state this version does not know): hold the
+			// delivery in the window; nothing past it is committed until
+			// the subscription resumes.
 			if !d.wait(ctx, j, d.cfg.PausedRecheck) {
 				return false
 			}
@@ -113,7 +114,7 @@ func failureOf(out post.Outcome) failure {
 	return f
 }
 
-// wait waits for d, reporting false if j must stop instead.
+// wait waits for dur, reporting false if j must stop instead.
 func (d *Dispatcher) wait(ctx context.Context, j *job, dur time.Duration) bool {
 	t := time.NewTimer(dur)
 	defer t.Stop()

@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/hookline/hookline/dispatcher/internal/app"
+	"github.com/hookline/hookline/dispatcher/app"
 )
 
 func main() {

@@ -1,5 +1,6 @@
 // Package app is the dispatcher binary: flags, wiring and lifecycle. main
-// calls Run; tests call it in-process.
+// calls Run; tests call it in-process. It is not internal because hookctl
+// dev runs the dispatcher in-process.
 package app
 
 import (

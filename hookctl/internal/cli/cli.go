@@ -32,6 +32,7 @@ type options struct {
 	stdin   io.Reader // nil when no one is there to answer a confirmation
 	stdout  io.Writer
 	stderr  io.Writer
+	getenv  func(string) string
 }
 
 func (o *options) names() topic.Names { return topic.New(o.prefix) }
@@ -71,7 +72,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // RunWithStdin is Run with confirmations read from stdin. A nil stdin
 // means no one can answer, so bulk writes need --yes.
 func RunWithStdin(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	o := &options{stdin: stdin, stdout: stdout, stderr: stderr}
+	o := &options{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
 	root := &cobra.Command{
 		Use:           "hookctl",
 		Short:         "Operate a Hookline webhook pipeline",
@@ -120,7 +121,7 @@ func RunWithStdin(ctx context.Context, args []string, getenv func(string) string
 	pf.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
 	pf.DurationVar(&o.timeout, "timeout", 30*time.Second, "how long to wait for Kafka")
 
-	root.AddCommand(topicsCmd(o), subsCmd(o), dlqCmd(o), lagCmd(o), sendCmd(o), tailCmd(o))
+	root.AddCommand(topicsCmd(o), subsCmd(o), dlqCmd(o), lagCmd(o), sendCmd(o), tailCmd(o), devCmd(o))
 	return root.ExecuteContext(ctx)
 }
 

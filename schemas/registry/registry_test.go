@@ -100,7 +100,8 @@ func TestTypes(t *testing.T) {
 }
 
 func TestDefaultIsBuiltOnce(t *testing.T) {
-	if defaultRegistry(t) != defaultRegistry(t) {
+	first, second := defaultRegistry(t), defaultRegistry(t)
+	if first != second {
 		t.Fatal("Default returned two registries")
 	}
 }

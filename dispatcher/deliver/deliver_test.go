@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -89,15 +90,12 @@ func TestOutcomes(t *testing.T) {
 	for _, c := range cases {
 		sub := newSub(t, c.id, "")
 		var n int
-		rc := newReceiver(t, []string{sub.Secrets[0].Key}, func(r *http.Request, _ []byte) int {
+		rc := newReceiver(t, []string{sub.Secrets[0].Key}, func(*http.Request, []byte) int {
 			mu.Lock()
 			n++
 			arrivals[c.id] = append(arrivals[c.id], time.Now())
 			k := n
 			mu.Unlock()
-			if c.retryAfter != "" {
-				r.Header.Set("X-Unused", "") // keeps the closure's shape simple
-			}
 			return c.respond(k)
 		})
 		if c.retryAfter != "" {
@@ -255,21 +253,9 @@ func TestSubscriptionStates(t *testing.T) {
 	waitFor(t, 30*time.Second, "held deliveries after resume", func() bool { return len(rp.missing(ids(pausedDels))) == 0 })
 	e.waitCommitted(t, cfg.Group, 30*time.Second)
 	// Held deliveries keep their order.
-	if got, want := rp.accepted(), ids(pausedDels); !slicesEqual(got, want) {
+	if got, want := rp.accepted(), ids(pausedDels); !slices.Equal(got, want) {
 		t.Errorf("paused deliveries arrived as %v, want %v", got, want)
 	}
-}
-
-func slicesEqual(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestOrderedAndMaxInFlight checks the per-subscription limits: an
@@ -304,7 +290,7 @@ func TestOrderedAndMaxInFlight(t *testing.T) {
 	if m := ro.maxSeen.Load(); m != 1 {
 		t.Errorf("ordered subscription saw %d concurrent requests", m)
 	}
-	if got := ro.accepted(); !slicesEqual(got, ids(od)) {
+	if got := ro.accepted(); !slices.Equal(got, ids(od)) {
 		t.Errorf("ordered subscription received out of order")
 	}
 	if m := rl.maxSeen.Load(); m > 3 || m < 2 {

@@ -306,7 +306,6 @@ type receiver struct {
 	last     time.Time
 	inflight atomic.Int32
 	maxSeen  atomic.Int32
-	requests atomic.Int32
 }
 
 func newReceiver(t testing.TB, secrets []string, respond func(r *http.Request, body []byte) int) *receiver {
@@ -322,7 +321,6 @@ func newReceiver(t testing.TB, secrets []string, respond func(r *http.Request, b
 }
 
 func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
-	rc.requests.Add(1)
 	n := rc.inflight.Add(1)
 	defer rc.inflight.Add(-1)
 	for m := rc.maxSeen.Load(); n > m && !rc.maxSeen.CompareAndSwap(m, n); m = rc.maxSeen.Load() {

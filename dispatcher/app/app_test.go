@@ -424,7 +424,11 @@ func TestCrashSafety(t *testing.T) {
 
 	p := startBinary(t, vars)
 	kills := 0
+	committedAtStart := int64(0)
 	for _, frac := range []float64{0.15, 0.4, 0.65} {
+		// Kill mid-run: past a share of the deliveries, and once this
+		// process has committed some of its progress (so the restart
+		// resumes from a commit, with work in flight after it).
 		target := int(frac * float64(len(ids)))
 		deadline := time.Now().Add(90 * time.Second)
 		for n, _ := s.counts(); n < target; n, _ = s.counts() {
@@ -433,13 +437,20 @@ func TestCrashSafety(t *testing.T) {
 			}
 			time.Sleep(2 * time.Millisecond) // polling the receivers
 		}
+		for h.committedSum(t, group) <= committedAtStart {
+			if time.Now().After(deadline) {
+				t.Fatalf("no commit before kill %d", kills+1)
+			}
+			time.Sleep(2 * time.Millisecond) // polling the group's offsets
+		}
 		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
 		_ = p.wait(t, 10*time.Second)
 		kills++
 		n, total := s.counts()
-		t.Logf("SIGKILL %d at %d distinct deliveries (%d requests); committed %d", kills, n, total, h.committedSum(t, group))
+		committedAtStart = h.committedSum(t, group)
+		t.Logf("SIGKILL %d at %d distinct deliveries (%d requests); %d offsets committed", kills, n, total, committedAtStart)
 		p = startBinary(t, vars)
 	}
 	deadline := time.Now().Add(120 * time.Second)

@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/hookline/hookline/platform v0.0.0
 	github.com/hookline/hookline/schemas v0.0.0
+	github.com/twmb/franz-go v1.22.3
 )
 
 require (
@@ -57,7 +58,6 @@ require (
 	github.com/testcontainers/testcontainers-go/modules/kafka v0.40.0 // indirect
 	github.com/tklauser/go-sysconf v0.3.12 // indirect
 	github.com/tklauser/numcpus v0.6.1 // indirect
-	github.com/twmb/franz-go v1.22.3 // indirect
 	github.com/twmb/franz-go/pkg/kadm v1.20.0 // indirect
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c // indirect
 	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect

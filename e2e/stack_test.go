@@ -130,15 +130,29 @@ func (p *proc) exited() bool {
 	}
 }
 
-// freeAddr returns a loopback address with a port free right now.
+var (
+	portsMu sync.Mutex
+	handed  = map[string]bool{}
+)
+
+// freeAddr returns a loopback address with a port free right now, never
+// the same one twice in this test binary.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if !handed[addr] {
+			handed[addr] = true
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // waitReady polls http://addr/readyz until it answers 200.

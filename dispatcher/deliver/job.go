@@ -15,10 +15,6 @@ import (
 	"go.uber.org/zap"
 )
 
-// reasonNoSecret dead-letters a delivery whose subscription has no signing
-// secret in force (all expired): sending it unsigned would be worse.
-const reasonNoSecret = "no_signing_secret"
-
 // job is one record of a partition window on its way to a durable outcome.
 type job struct {
 	rec    *kgo.Record
@@ -240,7 +236,8 @@ func (d *Dispatcher) giveUp(ctx context.Context, j *job, f failure) bool {
 		dl.LastError = f.err.Error()
 	}
 	if errors.Is(f.err, errNoSecret) {
-		dl.Reason = reasonNoSecret
+		// No secret in force (all expired): sending it unsigned would be worse.
+		dl.Reason = record.ReasonNoSigningSecret
 	}
 	if j.bad == nil {
 		dl.Delivery = &j.del

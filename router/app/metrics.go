@@ -37,9 +37,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		unmatched: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "events_unmatched_total",
 			Help: "Valid events that matched no subscription and were dropped."}),
 		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "invalid_events_total",
-			Help: "Events dead-lettered at the route stage, by reason."}, []string{"reason"}),
+			Help: "Dead letters produced at the route stage, by reason; filter_error counts one per subscription whose filter failed on an event."}, []string{"reason"}),
 		filterErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "filter_errors_total",
-			Help: "Subscription filters that failed on an event (kind compile or eval); the subscription was treated as not matching."}, []string{"kind"}),
+			Help: "Subscription filters that failed on an event (kind compile or eval); the subscription was treated as not matching (eval failures are also dead-lettered as filter_error)."}, []string{"kind"}),
 		txn: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "transaction_duration_seconds",
 			Help:    "Time from beginning a transaction to its commit or abort, by outcome.",
 			Buckets: prometheus.ExponentialBuckets(0.002, 2, 14)}, []string{"outcome"}),
@@ -51,7 +51,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	reg.MustRegister(m.events, m.deliveries, m.matches, m.unmatched, m.invalid, m.filterErrors, m.txn, m.lag, m.subs)
 	// Known label values start at zero, so rates exist before the first
 	// occurrence.
-	for _, r := range []string{record.ReasonInvalidEvent, record.ReasonSchemaViolation, record.ReasonUnknownType, record.ReasonTooLarge} {
+	for _, r := range []string{record.ReasonInvalidEvent, record.ReasonSchemaViolation, record.ReasonUnknownType, record.ReasonTooLarge, record.ReasonFilterError} {
 		m.invalid.WithLabelValues(r)
 	}
 	m.filterErrors.WithLabelValues("compile")

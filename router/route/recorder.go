@@ -14,7 +14,10 @@ type Batch struct {
 	// Unmatched counts routed events that matched no subscription; they
 	// are dropped.
 	Unmatched int
-	// DeadLetters counts dead-lettered records by reason.
+	// DeadLetters counts the dead letters produced, by reason: one per
+	// dead-lettered record, and one filter_error per subscription whose
+	// filter failed on an event (that event may still be delivered to
+	// other subscriptions, or be counted in Unmatched).
 	DeadLetters map[string]int
 	// FilterErrors counts failed filters by kind: "compile" or "eval".
 	FilterErrors map[string]int

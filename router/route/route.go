@@ -25,7 +25,12 @@
 // match no subscription are counted and dropped. A subscription filter
 // that does not compile or fails on an event never stops the router: the
 // subscription is treated as not matching, and the failure is logged and
-// counted.
+// counted. A filter that fails at run time also dead-letters the event for
+// that subscription, with reason filter_error, in the same transaction:
+// the dead letter carries the delivery a match would have made, so that it
+// can be replayed once the filter is fixed. A filter that does not compile
+// is reported when the subscription is loaded and matches nothing; it is
+// not dead-lettered event by event.
 //
 // # Subscriptions
 //
@@ -333,6 +338,9 @@ func (r *Router) collect(ctx context.Context, sess *kgo.GroupTransactSession, pr
 	case res.Deliveries == 0:
 		b.Unmatched++
 	}
+	if res.FilterDeadLetters > 0 {
+		b.DeadLetters[record.ReasonFilterError] += res.FilterDeadLetters
+	}
 	if res.Reason == "" {
 		b.Matches = append(b.Matches, res.Deliveries)
 		b.Deliveries += res.Deliveries
@@ -352,7 +360,11 @@ func (r *Router) report(rec *kgo.Record, res *fanout.Result) {
 		r.log.Warn("event dead-lettered", eventFields(rec, res, zap.String("reason", res.Reason), zap.Error(res.Err))...)
 	}
 	for _, fe := range res.FilterErrors {
-		r.log.Warn("subscription filter failed; treated as not matching", eventFields(rec, res,
+		msg := "subscription filter failed; treated as not matching"
+		if !errors.Is(fe.Err, filter.ErrCompile) && res.FilterDeadLetters > 0 {
+			msg = "subscription filter failed; treated as not matching and dead-lettered"
+		}
+		r.log.Warn(msg, eventFields(rec, res,
 			zap.String("subscription_id", fe.SubscriptionID), zap.String("kind", filterKind(fe.Err)), zap.Error(fe.Err))...)
 	}
 }

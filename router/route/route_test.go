@@ -121,8 +121,9 @@ func TestSubscriptionChanges(t *testing.T) {
 	routetest.CheckExactlyOnce(t, h.deliveries(t), want)
 }
 
-// TestPoisonEvents checks that bad input goes to the DLQ with the right
-// reason while the valid events around it are delivered.
+// TestPoisonEvents checks that bad input, and a filter that fails on an
+// event, go to the DLQ with the right reason while the valid events
+// around them are delivered.
 func TestPoisonEvents(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 1)
@@ -164,7 +165,9 @@ func TestPoisonEvents(t *testing.T) {
 		{routetest.Structured(h.source, routetest.Order("ok3", "shipped")), "", ""},
 	}
 	wantDeliveries := map[string]string{}
-	wantDead := map[string]int{}
+	// The erring filter fails on ok1, a payment.succeeded without that
+	// field: ok1 is delivered to "all" and dead-lettered for "erring".
+	wantDead := map[string]int{record.ReasonFilterError: 1}
 	for _, tc := range cases {
 		routetest.Produce(t, big, tc.rec)
 		if tc.reason == "" {
@@ -178,16 +181,32 @@ func TestPoisonEvents(t *testing.T) {
 
 	routetest.CheckExactlyOnce(t, h.deliveries(t), wantDeliveries)
 	dead := routetest.ReadCommitted(t, h.c, h.names.DLQ())
-	if len(dead) != len(cases)-len(wantDeliveries) {
-		t.Fatalf("%d dead letters, want %d", len(dead), len(cases)-len(wantDeliveries))
+	if want := len(cases) - len(wantDeliveries) + 1; len(dead) != want {
+		t.Fatalf("%d dead letters, want %d", len(dead), want)
 	}
 	byOffset := map[int64]record.DeadLetter{}
+	var filterDead []record.DeadLetter
 	for _, r := range dead {
 		dl, err := record.DecodeDeadLetter(r.Value)
 		if err != nil {
 			t.Fatalf("dead letter does not decode: %v", err)
 		}
+		if dl.Reason == record.ReasonFilterError {
+			filterDead = append(filterDead, dl)
+			if string(r.Key) != "erring" {
+				t.Errorf("filter_error dead letter keyed %q, want the subscription id", r.Key)
+			}
+			continue
+		}
 		byOffset[dl.Source.Offset] = dl
+	}
+	if len(filterDead) != 1 {
+		t.Fatalf("%d filter_error dead letters, want 1", len(filterDead))
+	}
+	if dl := filterDead[0]; dl.Stage != record.StageRoute || dl.Source.Offset != 0 || dl.Source.Topic != h.source ||
+		dl.Delivery == nil || dl.Delivery.SubscriptionID != "erring" || dl.Delivery.ID != record.DeliveryID("ok1", "erring") ||
+		dl.Delivery.Event.ID != "ok1" || !strings.Contains(dl.LastError, "data.no.such.field") {
+		t.Errorf("filter_error dead letter %+v, want ok1's delivery to erring from offset 0", dl)
 	}
 	for i, tc := range cases {
 		if tc.reason == "" {

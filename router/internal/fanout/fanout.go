@@ -11,6 +11,14 @@
 // produce, yields exactly one DeadLetter record (stage "route") instead,
 // carrying the raw record so that nothing is lost.
 //
+// A filter that fails at run time on an event (filter.ErrEval) counts as
+// not matching for that subscription, and yields a DeadLetter (stage
+// "route", reason filter_error) carrying the Delivery that a match would
+// have made, keyed by subscription id, next to the event's other
+// deliveries: the operator can fix the filter and replay it. A filter that
+// does not compile matches nothing and is only reported (by the Compiler
+// and in Result.FilterErrors), not dead-lettered event by event.
+//
 // Route does no I/O and reads no clock: the same record, subscription Set
 // and time give the same output. That is what makes the router's
 // transactional retries (after an abort or a crash) produce the very same
@@ -74,19 +82,25 @@ func New(cfg Config) *Router { return &Router{cfg: cfg} }
 type Result struct {
 	// Event is the decoded event; nil when the record does not decode.
 	Event *event.Event
-	// Records are the records to produce: one Delivery per match, or a
-	// single DeadLetter. Empty when the event matches no subscription.
+	// Records are the records to produce: one Delivery per match and one
+	// filter_error DeadLetter per filter that failed on the event, or a
+	// single DeadLetter for the event. Empty when the event matches no
+	// subscription and no filter failed.
 	Records []*kgo.Record
 	// Deliveries is the number of Delivery records in Records (the number
 	// of matching subscriptions).
 	Deliveries int
+	// FilterDeadLetters is the number of filter_error DeadLetter records
+	// in Records.
+	FilterDeadLetters int
 	// Reason is the dead-letter reason (record.Reason*), or "" when the
 	// event was routed.
 	Reason string
 	// Err is why the record was dead-lettered; nil when routed.
 	Err error
 	// FilterErrors are the filters that failed for this event; each such
-	// subscription was treated as not matching.
+	// subscription was treated as not matching. Those that failed at run
+	// time are also dead-lettered (see FilterDeadLetters).
 	FilterErrors []FilterError
 }
 
@@ -127,6 +141,10 @@ func (r *Router) Route(set *Set, rec *kgo.Record, now time.Time) Result {
 			ok, err := t.prg.Match(vars)
 			if err != nil {
 				res.FilterErrors = append(res.FilterErrors, FilterError{SubscriptionID: t.sub.ID, Filter: t.sub.Filter, Err: err})
+				if out := r.filterDeadLetter(rec, &ev, t.sub, err, now); out != nil {
+					res.Records = append(res.Records, out)
+					res.FilterDeadLetters++
+				}
 				continue
 			}
 			if !ok {
@@ -151,9 +169,44 @@ func (r *Router) Route(set *Set, rec *kgo.Record, now time.Time) Result {
 			return dl
 		}
 		res.Records = append(res.Records, out)
+		res.Deliveries++
 	}
-	res.Deliveries = len(res.Records)
 	return res
+}
+
+// filterDeadLetter returns the filter_error DeadLetter of ev for sub, whose
+// filter failed with cause: it carries the Delivery a match would have
+// made, so that it can be replayed once the filter is fixed. Should that
+// not fit in Config.MaxRecordBytes (or not encode), the dead letter
+// carries the raw source record instead, truncated as needed. It returns
+// nil only if no dead letter can be encoded at all.
+func (r *Router) filterDeadLetter(rec *kgo.Record, ev *event.Event, sub *record.Subscription, cause error, now time.Time) *kgo.Record {
+	d := record.NewDelivery(*ev, sub.ID, now)
+	dl := record.DeadLetter{
+		V:         record.Version,
+		Delivery:  &d,
+		Stage:     record.StageRoute,
+		Reason:    record.ReasonFilterError,
+		LastError: fmt.Sprintf("subscription %s: filter %q: %v", sub.ID, sub.Filter, cause),
+		FailedAt:  now.UTC(),
+		Source:    record.ProvenanceOf(rec),
+	}
+	out, err := dl.Record(r.cfg.DLQ)
+	if err == nil && (r.cfg.MaxRecordBytes <= 0 || RecordSize(out) <= r.cfg.MaxRecordBytes) {
+		return out
+	}
+	if err != nil {
+		dl.LastError += "; delivery dropped: " + err.Error()
+	} else {
+		dl.LastError += fmt.Sprintf("; delivery dropped: dead letter is %d bytes, limit %d", RecordSize(out), r.cfg.MaxRecordBytes)
+	}
+	dl.Delivery = nil
+	dl.Raw = record.RawOf(rec)
+	if out, err = r.deadLetterRecord(&dl, ev, sub.ID); err != nil {
+		dl.Raw = nil
+		out, _ = r.deadLetterRecord(&dl, ev, sub.ID)
+	}
+	return out
 }
 
 // validate classifies the validator's verdict on ev.
@@ -188,14 +241,14 @@ func (r *Router) deadLetter(rec *kgo.Record, ev *event.Event, reason string, cau
 		FailedAt:  now.UTC(),
 		Source:    record.ProvenanceOf(rec),
 	}
-	out, err := r.deadLetterRecord(&dl, ev)
+	out, err := r.deadLetterRecord(&dl, ev, "")
 	res := Result{Event: ev, Reason: reason, Err: cause}
 	if err != nil {
 		// A DeadLetter of plain strings and bytes always encodes; should
 		// it not, keep what can be kept rather than lose the record.
 		dl.Raw = nil
 		dl.LastError += "; raw record dropped: " + err.Error()
-		out, _ = r.deadLetterRecord(&dl, ev)
+		out, _ = r.deadLetterRecord(&dl, ev, "")
 	}
 	if out != nil {
 		res.Records = []*kgo.Record{out}
@@ -203,7 +256,10 @@ func (r *Router) deadLetter(rec *kgo.Record, ev *event.Event, reason string, cau
 	return res
 }
 
-func (r *Router) deadLetterRecord(dl *record.DeadLetter, ev *event.Event) (*kgo.Record, error) {
+// deadLetterRecord encodes dl, which has no Delivery, keyed by ev's id if
+// ev is set, cutting its raw value to fit Config.MaxRecordBytes. A
+// non-empty subscriptionID is added as a header.
+func (r *Router) deadLetterRecord(dl *record.DeadLetter, ev *event.Event, subscriptionID string) (*kgo.Record, error) {
 	build := func() (*kgo.Record, error) {
 		out, err := dl.Record(r.cfg.DLQ)
 		if err != nil {
@@ -216,11 +272,17 @@ func (r *Router) deadLetterRecord(dl *record.DeadLetter, ev *event.Event) (*kgo.
 				kgo.RecordHeader{Key: header.EventID, Value: []byte(ev.ID)},
 				kgo.RecordHeader{Key: header.EventType, Value: []byte(ev.Type)})
 		}
+		if subscriptionID != "" {
+			out.Headers = append(out.Headers, kgo.RecordHeader{Key: header.SubscriptionID, Value: []byte(subscriptionID)})
+		}
 		return out, nil
 	}
 	out, err := build()
 	if err != nil || r.cfg.MaxRecordBytes <= 0 || RecordSize(out) <= r.cfg.MaxRecordBytes {
 		return out, err
+	}
+	if dl.Raw == nil {
+		return out, nil // nothing to cut
 	}
 	// Too large for the DLQ topic: keep as much of the raw value as fits.
 	// The provenance still points at the whole record in the source topic.

@@ -196,7 +196,7 @@ func TestRoute(t *testing.T) {
 			if res.Reason != "" {
 				t.Fatalf("dead-lettered (%s): %v", res.Reason, res.Err)
 			}
-			checkDeliveries(t, res, tc.wantSubs)
+			checkDeliveries(t, rec, res, tc.wantSubs, tc.wantFilter)
 		})
 	}
 }
@@ -213,13 +213,27 @@ func equalMaps(a, b map[string]string) bool {
 	return true
 }
 
-func checkDeliveries(t *testing.T, res fanout.Result, wantSubs []string) {
+// checkDeliveries checks that res delivers the event to wantSubs and
+// dead-letters it, with reason filter_error, for every subscription of
+// wantFilter whose filter failed at run time ("eval").
+func checkDeliveries(t *testing.T, in *kgo.Record, res fanout.Result, wantSubs []string, wantFilter map[string]string) {
 	t.Helper()
-	if res.Deliveries != len(res.Records) {
-		t.Errorf("Deliveries = %d, but %d records", res.Deliveries, len(res.Records))
+	var wantDead []string
+	for id, kind := range wantFilter {
+		if kind == "eval" {
+			wantDead = append(wantDead, id)
+		}
 	}
-	var got []string
+	slices.Sort(wantDead)
+	if res.Deliveries+res.FilterDeadLetters != len(res.Records) {
+		t.Errorf("Deliveries = %d and FilterDeadLetters = %d, but %d records", res.Deliveries, res.FilterDeadLetters, len(res.Records))
+	}
+	var got, gotDead []string
 	for _, r := range res.Records {
+		if r.Topic == dlq {
+			gotDead = append(gotDead, checkFilterDeadLetter(t, in, res, r))
+			continue
+		}
 		if r.Topic != deliveries {
 			t.Errorf("record on topic %q, want %q", r.Topic, deliveries)
 		}
@@ -252,6 +266,154 @@ func checkDeliveries(t *testing.T, res fanout.Result, wantSubs []string) {
 	slices.Sort(got)
 	if !slices.Equal(got, wantSubs) {
 		t.Errorf("delivered to %v, want %v", got, wantSubs)
+	}
+	if res.Deliveries != len(got) {
+		t.Errorf("Deliveries = %d, want %d", res.Deliveries, len(got))
+	}
+	slices.Sort(gotDead)
+	if !slices.Equal(gotDead, wantDead) || res.FilterDeadLetters != len(wantDead) {
+		t.Errorf("filter_error dead letters for %v (FilterDeadLetters %d), want %v", gotDead, res.FilterDeadLetters, wantDead)
+	}
+}
+
+// checkFilterDeadLetter checks a filter_error dead letter that carries its
+// delivery, and returns its subscription id.
+func checkFilterDeadLetter(t *testing.T, in *kgo.Record, res fanout.Result, r *kgo.Record) string {
+	t.Helper()
+	dl, err := record.DecodeDeadLetter(r.Value)
+	if err != nil {
+		t.Fatalf("dead letter does not decode: %v", err)
+	}
+	if dl.Stage != record.StageRoute || dl.Reason != record.ReasonFilterError || !dl.FailedAt.Equal(now) {
+		t.Errorf("dead letter stage %q reason %q at %v, want route/filter_error at %v", dl.Stage, dl.Reason, dl.FailedAt, now)
+	}
+	if want := record.ProvenanceOf(in); dl.Source != want {
+		t.Errorf("provenance %v, want %v", dl.Source, want)
+	}
+	if dl.Delivery == nil {
+		t.Fatalf("filter_error dead letter without its delivery: %+v", dl)
+	}
+	d := dl.Delivery
+	want := record.NewDelivery(*res.Event, d.SubscriptionID, now)
+	if d.ID != want.ID || d.Attempt != 0 || !d.RoutedAt.Equal(now) || d.Event.ID != res.Event.ID || !bytes.Equal(d.Event.Data, res.Event.Data) {
+		t.Errorf("dead-lettered delivery %+v, want %+v", *d, want)
+	}
+	if !strings.Contains(dl.LastError, d.SubscriptionID) || !strings.Contains(dl.LastError, "filter") {
+		t.Errorf("last_error %q does not name the subscription and its filter", dl.LastError)
+	}
+	if string(r.Key) != d.SubscriptionID {
+		t.Errorf("dead letter keyed %q, want subscription id %q", r.Key, d.SubscriptionID)
+	}
+	for h, v := range map[string]string{
+		header.Reason: record.ReasonFilterError, header.Stage: record.StageRoute, header.Kind: header.KindDeadLetter,
+		header.DeliveryID: d.ID, header.SubscriptionID: d.SubscriptionID, header.EventID: res.Event.ID,
+	} {
+		if got := record.HeaderValue(r, h); got != v {
+			t.Errorf("header %s = %q, want %q", h, got, v)
+		}
+	}
+	return d.SubscriptionID
+}
+
+// TestRouteFilterError checks that a filter failing at run time yields no
+// delivery for its subscription but one filter_error dead letter carrying
+// that delivery, while the other subscriptions get theirs; and that an
+// event whose only candidate filter fails is unmatched and dead-lettered.
+func TestRouteFilterError(t *testing.T) {
+	t.Parallel()
+	set, failed := fanout.NewCompiler().Compile([]*record.Subscription{
+		routetest.Sub("all", "", "*"),
+		routetest.Sub("erring", "data.no.such.field == 1", "payment.succeeded"),
+		routetest.Sub("orders", "", "order.*"),
+	})
+	if len(failed) != 0 {
+		t.Fatalf("compile failures: %v", failed)
+	}
+	r := fanout.New(config(t))
+
+	in := at(routetest.Binary(src, routetest.Payment("evt_f", 10)), 3, 42)
+	res := r.Route(set, in, now)
+	if res.Reason != "" {
+		t.Fatalf("dead-lettered (%s): %v", res.Reason, res.Err)
+	}
+	if len(res.FilterErrors) != 1 || res.FilterErrors[0].SubscriptionID != "erring" || !errors.Is(res.FilterErrors[0].Err, filter.ErrEval) {
+		t.Errorf("filter errors = %v, want one eval error of erring", res.FilterErrors)
+	}
+	checkDeliveries(t, in, res, []string{"all"}, map[string]string{"erring": "eval"})
+	for _, out := range res.Records {
+		if out.Topic != dlq {
+			continue
+		}
+		dl, _ := record.DecodeDeadLetter(out.Value)
+		if dl.Delivery.ID != record.DeliveryID("evt_f", "erring") || !strings.Contains(dl.LastError, "data.no.such.field == 1") {
+			t.Errorf("dead letter of delivery %q, last_error %q", dl.Delivery.ID, dl.LastError)
+		}
+	}
+
+	// Only the erring subscription wants it: unmatched, yet dead-lettered.
+	only, _ := fanout.NewCompiler().Compile([]*record.Subscription{routetest.Sub("erring", "data.no.such.field == 1", "payment.succeeded")})
+	res = r.Route(only, in, now)
+	if res.Reason != "" || res.Deliveries != 0 || res.FilterDeadLetters != 1 || len(res.Records) != 1 {
+		t.Fatalf("reason %q, %d deliveries, %d filter dead letters, %d records; want 0, 1, 1",
+			res.Reason, res.Deliveries, res.FilterDeadLetters, len(res.Records))
+	}
+	checkDeliveries(t, in, res, nil, map[string]string{"erring": "eval"})
+
+	// Routing again gives the same dead letter (transactional retries).
+	if again := r.Route(only, in, now); !bytes.Equal(again.Records[0].Value, res.Records[0].Value) {
+		t.Error("routing again gave another dead letter")
+	}
+}
+
+// TestRouteFilterErrorTooLarge checks that a filter_error dead letter
+// whose delivery would not fit in MaxRecordBytes still reaches the DLQ,
+// with the raw record instead of the delivery.
+func TestRouteFilterErrorTooLarge(t *testing.T) {
+	t.Parallel()
+	subs := []*record.Subscription{
+		routetest.Sub("all", "", "*"),
+		routetest.Sub("erring", "data.no.such.field == 1", "payment.succeeded"),
+	}
+	set, _ := fanout.NewCompiler().Compile(subs)
+	ev := routetest.Payment("evt_fat", 10)
+	ev.Data = []byte(`{"amount":10,"currency":"EUR","customer":"` + strings.Repeat("c", 4<<10) + `"}`)
+	in := at(routetest.Binary(src, ev), 0, 5)
+
+	cfg := config(t)
+	cfg.Validator = nil
+	first := fanout.New(cfg).Route(set, in, now)
+	var size int
+	for _, out := range first.Records {
+		if out.Topic == deliveries {
+			size = fanout.RecordSize(out)
+		}
+	}
+	if size == 0 {
+		t.Fatalf("no delivery: %+v", first)
+	}
+	cfg.MaxRecordBytes = size + 16 // the delivery fits, its dead letter does not
+	res := fanout.New(cfg).Route(set, in, now)
+	if res.Reason != "" || res.Deliveries != 1 || res.FilterDeadLetters != 1 || len(res.Records) != 2 {
+		t.Fatalf("reason %q, %d deliveries, %d filter dead letters, %d records; want 1 and 1",
+			res.Reason, res.Deliveries, res.FilterDeadLetters, len(res.Records))
+	}
+	for _, out := range res.Records {
+		if n := fanout.RecordSize(out); n > cfg.MaxRecordBytes {
+			t.Errorf("record on %s of %d bytes, limit %d", out.Topic, n, cfg.MaxRecordBytes)
+		}
+		if out.Topic != dlq {
+			continue
+		}
+		dl, err := record.DecodeDeadLetter(out.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dl.Reason != record.ReasonFilterError || dl.Delivery != nil || dl.Raw == nil || !bytes.HasPrefix(in.Value, dl.Raw.Value) {
+			t.Errorf("dead letter reason %q, delivery %v, raw %v; want filter_error with the raw record", dl.Reason, dl.Delivery, dl.Raw)
+		}
+		if !strings.Contains(dl.LastError, "delivery dropped") || record.HeaderValue(out, header.SubscriptionID) != "erring" {
+			t.Errorf("last_error %q, subscription header %q", dl.LastError, record.HeaderValue(out, header.SubscriptionID))
+		}
 	}
 }
 
@@ -377,8 +539,8 @@ func TestRouteWithoutValidator(t *testing.T) {
 }
 
 // FuzzRoute checks Route's promises on arbitrary input: it never panics,
-// yields either deliveries or exactly one dead letter, and never a record
-// over the size limit.
+// yields either deliveries (and filter_error dead letters) or exactly one
+// dead letter, and never a record over the size limit.
 func FuzzRoute(f *testing.F) {
 	f.Add([]byte(`{"type":"payment_success","amount":1,"customer":"c"}`), "", "")
 	f.Add([]byte(`{"specversion":"1.0","id":"1","source":"s","type":"payment.succeeded","data":{"amount":200}}`), "application/cloudevents+json", "")
@@ -405,8 +567,8 @@ func FuzzRoute(f *testing.F) {
 			if len(res.Records) != 1 || res.Records[0].Topic != dlq || res.Err == nil {
 				t.Fatalf("dead letter result %+v", res)
 			}
-		} else if res.Deliveries != len(res.Records) {
-			t.Fatalf("%d deliveries, %d records", res.Deliveries, len(res.Records))
+		} else if res.Deliveries+res.FilterDeadLetters != len(res.Records) {
+			t.Fatalf("%d deliveries and %d filter dead letters, %d records", res.Deliveries, res.FilterDeadLetters, len(res.Records))
 		}
 		for _, out := range res.Records {
 			if n := fanout.RecordSize(out); n > cfg.MaxRecordBytes {

@@ -86,14 +86,14 @@ func TestOutcomes(t *testing.T) {
 	var subs []record.Subscription
 	var dels []record.Delivery
 	var mu sync.Mutex
-	arrivals := map[string][]time.Time{}
+	arrivals := map[string]int{}
 	for _, c := range cases {
 		sub := newSub(t, c.id, "")
 		var n int
 		rc := newReceiver(t, []string{sub.Secrets[0].Key}, func(*http.Request, []byte) int {
 			mu.Lock()
 			n++
-			arrivals[c.id] = append(arrivals[c.id], time.Now())
+			arrivals[c.id]++
 			k := n
 			mu.Unlock()
 			return c.respond(k)
@@ -149,13 +149,12 @@ func TestOutcomes(t *testing.T) {
 
 	mu.Lock()
 	for _, c := range cases {
-		if got := len(arrivals[c.id]); got != c.wantAttempts {
+		if got := arrivals[c.id]; got != c.wantAttempts {
 			t.Errorf("%s: endpoint saw %d requests, want %d", c.id, got, c.wantAttempts)
 		}
 	}
-	if a := arrivals["limited"]; len(a) == 2 && a[1].Sub(a[0]) < 900*time.Millisecond {
-		t.Errorf("retried %s after a 429 with Retry-After: 1", a[1].Sub(a[0]))
-	}
+	// How long a Retry-After makes the retry wait is checked on the
+	// virtual clock (internal/post TestTimingOnVirtualClock).
 	mu.Unlock()
 
 	total := 0
@@ -397,12 +396,9 @@ func TestGracefulShutdownDrains(t *testing.T) {
 	cfg := e.config(t)
 	r := e.start(t, cfg)
 	<-started
-	stopped := time.Now()
+	// stop returns Run's error, or fails as hung after a generous guard.
 	if err := r.stop(); err != nil {
 		t.Fatal(err)
-	}
-	if d := time.Since(stopped); d > 5*time.Second {
-		t.Errorf("shutdown took %s with 300ms requests in flight", d)
 	}
 	n, _ := rc.count()
 	if n == 0 {
@@ -412,8 +408,11 @@ func TestGracefulShutdownDrains(t *testing.T) {
 	for _, o := range e.committed(t, cfg.Group) {
 		sum += max(o, 0)
 	}
-	if sum < int64(n) {
+	switch {
+	case sum < int64(n):
 		t.Errorf("committed %d offsets after %d deliveries finished before shutdown", sum, n)
+	case sum > int64(n):
+		t.Errorf("committed %d offsets, past the %d deliveries that were made", sum, n)
 	}
 	e.start(t, cfg)
 	waitFor(t, 60*time.Second, "the rest after a restart", func() bool { return len(rc.missing(ids(dels))) == 0 })
@@ -430,17 +429,21 @@ func TestDrainDeadline(t *testing.T) {
 	sub := newSub(t, "hang", "")
 	sub.TimeoutMillis = 60_000
 	var hang sync.Once
-	hanging := make(chan struct{})
+	held := make(chan context.Context, 1) // the held request's context
+	release := make(chan struct{})
 	rc := newReceiver(t, []string{sub.Secrets[0].Key}, func(r *http.Request, _ []byte) int {
 		first := false
 		hang.Do(func() { first = true })
 		if first {
-			close(hanging)
-			<-r.Context().Done()
+			held <- r.Context()
+			<-release // holds the request until the test lets go
 			return 0
 		}
 		return 200
 	})
+	var once sync.Once
+	let := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(let) // runs before the server's Close, which waits for handlers
 	sub.URL = rc.srv.URL
 	e.putSubs(t, sub)
 	del := newDelivery(sub.ID, 0)
@@ -448,17 +451,26 @@ func TestDrainDeadline(t *testing.T) {
 	cfg := e.config(t)
 	cfg.DrainTimeout = 300 * time.Millisecond
 	r := e.start(t, cfg)
-	<-hanging
-	stopped := time.Now()
+	reqCtx := <-held
+	// The receiver still holds the request: Run returns anyway (stop
+	// fails as hung otherwise), because the drain deadline passed.
 	if err := r.stop(); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(stopped); d > 5*time.Second {
-		t.Errorf("shutdown took %s with a 300ms drain timeout", d)
+	// The dispatcher abandoned the request: the receiver sees it cancelled
+	// (the connection closed) while it is still holding it.
+	select {
+	case <-reqCtx.Done():
+	case <-time.After(time.Minute): // a hang guard, not a speed bound
+		t.Fatal("hung: the held request was never cancelled by the dispatcher")
 	}
 	if got := e.committed(t, cfg.Group)[0]; got > 0 {
 		t.Errorf("committed offset %d past a cancelled request", got)
 	}
+	if n, _ := rc.count(); n != 0 {
+		t.Errorf("%d deliveries accepted before the restart, want none", n)
+	}
+	let()
 	e.start(t, cfg)
 	waitFor(t, 30*time.Second, "redelivery", func() bool { return len(rc.missing([]string{del.ID})) == 0 })
 }

@@ -95,7 +95,7 @@ func (e *env) start(t testing.TB, cfg deliver.Config, opts ...deliver.Opt) *runn
 			select {
 			case runErr = <-errc:
 			case <-time.After(60 * time.Second):
-				runErr = fmt.Errorf("Run did not return 60s after cancel")
+				runErr = fmt.Errorf("Run hung: it did not return within 60s of cancel")
 			}
 		})
 		return runErr

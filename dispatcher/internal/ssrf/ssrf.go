@@ -26,13 +26,13 @@ type Class string
 const (
 	Public      Class = "public"
 	Loopback    Class = "loopback"
-	Private     Class = "private"    // RFC 1918, fc00::/7
+	Private     Class = "private"    // RFC 1918, fc00::/7, deprecated site-local fec0::/10
 	LinkLocal   Class = "link-local" // 169.254.0.0/16, fe80::/10
 	Metadata    Class = "cloud-metadata"
 	Multicast   Class = "multicast"
 	Unspecified Class = "unspecified"
 	Shared      Class = "shared-address-space" // CGNAT 100.64.0.0/10
-	Reserved    Class = "reserved"             // this-network, benchmarking, future use, documentation
+	Reserved    Class = "reserved"             // this-network, benchmarking, future use, documentation, IPv6 forms that hide their target
 	Invalid     Class = "invalid"
 )
 
@@ -64,14 +64,23 @@ var (
 		netip.MustParsePrefix("240.0.0.0/4"),     // future use, and broadcast
 		netip.MustParsePrefix("100::/64"),        // discard-only
 		netip.MustParsePrefix("2001:db8::/32"),   // documentation
+		// IPv6 forms whose IPv4 target cannot be read reliably, or that no
+		// webhook has a reason to use, are refused outright rather than
+		// classified by an embedded address:
+		netip.MustParsePrefix("::/96"),          // deprecated IPv4-compatible ::a.b.c.d (:: and ::1 are caught earlier)
+		netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64 (RFC 8215): the embedding depends on the operator's prefix length
+		netip.MustParsePrefix("2001::/32"),      // Teredo: tunnels to an obfuscated IPv4 client through any relay
 	}
+	siteLocal = netip.MustParsePrefix("fec0::/10") // deprecated (RFC 3879), still routed site-locally by some networks
 	nat64     = netip.MustParsePrefix("64:ff9b::/96")
 	sixToFour = netip.MustParsePrefix("2002::/16")
 )
 
 // Classify returns the class of ip. IPv4 addresses embedded in IPv6 ones
 // (IPv4-mapped, NAT64 64:ff9b::/96, 6to4 2002::/16) are classified by the
-// IPv4 address they reach.
+// IPv4 address they reach. Other IPv6 forms that carry or reach an IPv4
+// address (IPv4-compatible ::/96, local-use NAT64 64:ff9b:1::/48, Teredo
+// 2001::/32) are Reserved whatever they embed: refused unless allowed.
 func Classify(ip netip.Addr) Class {
 	if !ip.IsValid() {
 		return Invalid
@@ -96,7 +105,7 @@ func Classify(ip netip.Addr) Class {
 		return Unspecified
 	case ip.IsLoopback():
 		return Loopback
-	case ip.IsPrivate():
+	case ip.IsPrivate(), siteLocal.Contains(ip):
 		return Private
 	case ip.IsLinkLocalUnicast():
 		return LinkLocal

@@ -53,30 +53,42 @@ func TestClassify(t *testing.T) {
 		{"::ffff:10.0.0.1", Private},
 		{"::ffff:169.254.169.254", Metadata},
 		{"::ffff:8.8.8.8", Public},
-		{"64:ff9b::a00:1", Private},           // NAT64 of 10.0.0.1
-		{"64:ff9b::a9fe:a9fe", Metadata},      // NAT64 of 169.254.169.254
-		{"2002:7f00:1::1", Loopback},          // 6to4 of 127.0.0.1
-		{"2002:808:808::1", Public},           // 6to4 of 8.8.8.8
-		{"64:ff9b::808:808", Public},          // NAT64 of 8.8.8.8
-		{"::ffff:100.64.0.1", Shared},         // mapped CGNAT
-		{"2002:c0a8:101::1", Private},         // 6to4 of 192.168.1.1
-		{"64:ff9b::7f00:1", Loopback},         // NAT64 of 127.0.0.1
-		{"::ffff:0.0.0.0", Unspecified},       // mapped unspecified
-		{"2606:4700::6810:84e5", Public},      // a public IPv6 address
-		{"100::1", Reserved},                  // discard-only
-		{"fec0::1", Public},                   // deprecated site-local, routed as global today
-		{"192.0.2.1", Reserved},               // TEST-NET-1
-		{"203.0.113.5", Reserved},             // TEST-NET-3
-		{"198.51.100.7", Reserved},            // TEST-NET-2
-		{"172.15.255.255", Public},            // just below 172.16/12
-		{"11.0.0.1", Public},                  // just above 10/8
-		{"169.253.255.255", Public},           // just below link-local
-		{"126.255.255.255", Public},           // just below loopback
-		{"128.0.0.0", Public},                 // just above loopback
-		{"223.255.255.255", Public},           // just below multicast
-		{"fbff:ffff:ffff:ffff::1", Public},    // just below fc00::/7
-		{"fe00::1", Public},                   // between fc00::/7 and fe80::/10
-		{"febf:ffff:ffff:ffff::1", LinkLocal}, // top of fe80::/10
+		{"64:ff9b::a00:1", Private},                        // NAT64 of 10.0.0.1
+		{"64:ff9b::a9fe:a9fe", Metadata},                   // NAT64 of 169.254.169.254
+		{"2002:7f00:1::1", Loopback},                       // 6to4 of 127.0.0.1
+		{"2002:808:808::1", Public},                        // 6to4 of 8.8.8.8
+		{"64:ff9b::808:808", Public},                       // NAT64 of 8.8.8.8
+		{"::ffff:100.64.0.1", Shared},                      // mapped CGNAT
+		{"2002:c0a8:101::1", Private},                      // 6to4 of 192.168.1.1
+		{"64:ff9b::7f00:1", Loopback},                      // NAT64 of 127.0.0.1
+		{"::ffff:0.0.0.0", Unspecified},                    // mapped unspecified
+		{"2606:4700::6810:84e5", Public},                   // a public IPv6 address
+		{"100::1", Reserved},                               // discard-only
+		{"fec0::1", Private},                               // deprecated site-local
+		{"feff:ffff::1", Private},                          // top of fec0::/10
+		{"::a00:1", Reserved},                              // IPv4-compatible ::10.0.0.1
+		{"::7f00:1", Reserved},                             // IPv4-compatible ::127.0.0.1
+		{"::808:808", Reserved},                            // IPv4-compatible ::8.8.8.8: refused whatever it embeds
+		{"::2", Reserved},                                  // IPv4-compatible ::0.0.0.2
+		{"64:ff9b:1::a00:1", Reserved},                     // local-use NAT64
+		{"64:ff9b:1:ffff::1", Reserved},                    // top of 64:ff9b:1::/48
+		{"64:ff9b:2::1", Public},                           // just above local-use NAT64
+		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", Reserved}, // Teredo
+		{"2001:0:ffff::1", Reserved},                       // top of 2001::/32
+		{"2001:1::1", Public},                              // just above Teredo
+		{"2001:4860:4860::8888", Public},                   // a public address in 2001::/16
+		{"192.0.2.1", Reserved},                            // TEST-NET-1
+		{"203.0.113.5", Reserved},                          // TEST-NET-3
+		{"198.51.100.7", Reserved},                         // TEST-NET-2
+		{"172.15.255.255", Public},                         // just below 172.16/12
+		{"11.0.0.1", Public},                               // just above 10/8
+		{"169.253.255.255", Public},                        // just below link-local
+		{"126.255.255.255", Public},                        // just below loopback
+		{"128.0.0.0", Public},                              // just above loopback
+		{"223.255.255.255", Public},                        // just below multicast
+		{"fbff:ffff:ffff:ffff::1", Public},                 // just below fc00::/7
+		{"fe00::1", Public},                                // between fc00::/7 and fe80::/10
+		{"febf:ffff:ffff:ffff::1", LinkLocal},              // top of fe80::/10
 	}
 	for _, tt := range tests {
 		t.Run(tt.ip, func(t *testing.T) {

@@ -145,23 +145,33 @@ func (t *Table) Run(ctx context.Context) error {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.KeepControlRecords(),
 	)...)
 	if err != nil {
 		return fmt.Errorf("subtable: %w", err)
 	}
 	defer cl.Close()
 
-	// The end offsets at start are what "caught up" means.
-	var ends kadm.ListedOffsets
+	// The end offsets at start are what "caught up" means. A partition whose
+	// start offset equals its end (empty, or emptied by retention) has
+	// nothing to read.
+	var starts, ends kadm.ListedOffsets
+	adm := kadm.NewClient(cl)
 	for {
-		ends, err = kadm.NewClient(cl).ListEndOffsets(ctx, t.topic)
+		starts, err = adm.ListStartOffsets(ctx, t.topic)
+		if err == nil {
+			err = starts.Error()
+		}
+		if err == nil {
+			ends, err = adm.ListEndOffsets(ctx, t.topic)
+		}
 		if err == nil {
 			err = ends.Error()
 		}
 		if err == nil {
 			break
 		}
-		t.log.Warn("listing subscription topic end offsets; retrying", zap.Error(err))
+		t.log.Warn("listing subscription topic offsets; retrying", zap.Error(err))
 		select {
 		case <-ctx.Done():
 			return nil
@@ -170,7 +180,7 @@ func (t *Table) Run(ctx context.Context) error {
 	}
 	pending := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
+		if so, ok := starts.Lookup(o.Topic, o.Partition); !ok || so.Offset < o.Offset {
 			pending[o.Partition] = o.Offset
 		}
 	})
@@ -187,12 +197,14 @@ func (t *Table) Run(ctx context.Context) error {
 		})
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 			for _, r := range p.Records {
-				t.apply(r)
+				// Control records (transaction markers) are kept only so
+				// that a topic ending in one still counts as read.
+				if !r.Attrs.IsControl() {
+					t.apply(r)
+				}
 			}
 			if end, ok := pending[p.Partition]; ok {
-				// The high watermark tells how far the partition goes even
-				// when its last offsets are transaction markers.
-				if n := len(p.Records); (n > 0 && p.Records[n-1].Offset+1 >= end) || p.HighWatermark <= nextOffset(p) {
+				if n := len(p.Records); n > 0 && p.Records[n-1].Offset+1 >= end {
 					delete(pending, p.Partition)
 				}
 			}
@@ -201,13 +213,6 @@ func (t *Table) Run(ctx context.Context) error {
 			t.markReady()
 		}
 	}
-}
-
-func nextOffset(p kgo.FetchTopicPartition) int64 {
-	if n := len(p.Records); n > 0 {
-		return p.Records[n-1].Offset + 1
-	}
-	return -1
 }
 
 func (t *Table) apply(r *kgo.Record) {

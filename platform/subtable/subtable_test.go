@@ -133,3 +133,94 @@ func TestEmptyTopicIsReadyAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReadyWhenTopicEndsInTransactionMarkers writes subscriptions in a
+// committed transaction and then aborts one, so the topic's last offsets
+// are markers and aborted records no read_committed reader returns. The
+// table must still catch up, and hold only the committed subscription.
+func TestReadyWhenTopicEndsInTransactionMarkers(t *testing.T) {
+	t.Parallel()
+	c := kafkatest.New(t)
+	topic := c.Topic(t, 1, map[string]string{"cleanup.policy": "compact"})
+	txn := c.Client(t, kgo.TransactionalID(kafkatest.Name(t, "txn")))
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	write := func(commit bool, s *record.Subscription) {
+		t.Helper()
+		if err := txn.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		if err := txn.ProduceSync(ctx, rec(t, topic, s)).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if err := txn.EndTransaction(ctx, kgo.TransactionEndTry(commit)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(true, sub("kept", "https://kept.example"))
+	write(false, sub("aborted", "https://aborted.example"))
+	// Real Kafka writes the abort marker after EndTransaction returns; wait
+	// until the end offset covers it (two records, two markers).
+	adm := c.Admin(t)
+	waitFor(t, "the abort marker", func() bool {
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			return false
+		}
+		o, _ := ends.Lookup(topic, 0)
+		return o.Offset >= 4
+	})
+
+	tbl := subtable.New(c.Opts(), topic)
+	rctx, rcancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- tbl.Run(rctx) }()
+	t.Cleanup(func() {
+		rcancel()
+		<-done
+	})
+	if err := tbl.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tbl.Get("kept"); !ok || tbl.Len() != 1 {
+		t.Fatalf("table holds %d subscriptions (kept present: %v), want only kept", tbl.Len(), ok)
+	}
+}
+
+// TestReadyWhenRecordsWereDeleted empties a non-empty topic with
+// DeleteRecords (as retention would): nothing is left to read, so the table
+// is ready at once.
+func TestReadyWhenRecordsWereDeleted(t *testing.T) {
+	t.Parallel()
+	c := kafkatest.New(t)
+	topic := c.Topic(t, 1, nil)
+	produce(t, c.Client(t), rec(t, topic, sub("gone", "https://gone.example")))
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	adm := c.Admin(t)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := adm.DeleteRecords(ctx, ends.Offsets())
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl := subtable.New(c.Opts(), topic)
+	rctx, rcancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- tbl.Run(rctx) }()
+	t.Cleanup(func() {
+		rcancel()
+		<-done
+	})
+	if err := tbl.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if tbl.Len() != 0 {
+		t.Fatalf("table holds %d subscriptions after their records were deleted", tbl.Len())
+	}
+}

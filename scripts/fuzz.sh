@@ -7,7 +7,7 @@ time="$1"; shift
 for m in "$@"; do
   # Each package directory with fuzz targets, and the targets in it.
   while read -r dir; do
-    pkg="./${dir#"$m"/}"
+    if [[ "$dir" == "$m" ]]; then pkg=.; else pkg="./${dir#"$m"/}"; fi
     for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go | sed 's/^func //' | sort -u); do
       echo "== $m $pkg $target ($time)"
       (cd "$m" && go test "$pkg" -run '^$' -fuzz "^${target}\$" -fuzztime "$time")

@@ -263,8 +263,9 @@ func TestExactlyOnceUnderKill(t *testing.T) {
 
 	got := routetest.CountDeliveries(t, c, names.Deliveries())
 	routetest.CheckExactlyOnce(t, got, want)
-	// The kills did land mid-transaction: a read_uncommitted reader sees
-	// the aborted attempts that read_committed readers never do.
+	// How many kills landed mid-transaction, for the log: a read_uncommitted
+	// reader also sees the aborted attempts that read_committed readers
+	// never do. Not asserted, since a kill may fall between transactions.
 	raw := routetest.ReadUncommitted(t, c, names.Deliveries())
 	t.Logf("%d deliveries committed exactly once; %d delivery records in the log including aborted ones", len(want), len(raw))
 }

@@ -110,6 +110,9 @@ type RawRecord struct {
 	Key     []byte            `json:"key,omitempty"`
 	Value   []byte            `json:"value,omitempty"`
 	Headers map[string]string `json:"headers,omitempty"`
+	// Truncated is set when the record was cut short to fit the
+	// dead-letter topic; the whole record is at the dead letter's Source.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // RawOf copies r's key, value and headers.

@@ -642,11 +642,10 @@ func (rp *replayer) plan(d deadLetter) (rec *kgo.Record, skippedRoute bool, err 
 }
 
 // rawCut reports whether the router had to cut the raw record short to fit
-// the dead-letter topic: replaying it would produce a different record.
-// The router says so only in last_error, hence the text match.
+// the dead-letter topic (or kept none of it): replaying it would produce a
+// different record.
 func rawCut(dl *record.DeadLetter) bool {
-	return dl.Reason == record.ReasonTooLarge || dl.Raw.Value == nil ||
-		strings.Contains(dl.LastError, "raw value truncated")
+	return dl.Reason == record.ReasonTooLarge || dl.Raw.Value == nil || dl.Raw.Truncated
 }
 
 // limiter spaces events at most rate per second; 0 means no limit.

@@ -302,6 +302,7 @@ func (r *Router) deadLetterRecord(dl *record.DeadLetter, ev *event.Event, subscr
 		} else {
 			dl.Raw.Value = dl.Raw.Value[:keep]
 		}
+		dl.Raw.Truncated = true
 		dl.LastError = fmt.Sprintf("%s; raw value truncated to %d of %d bytes (the whole record is at %s)",
 			note, len(dl.Raw.Value), full, dl.Source)
 		if out, err = build(); err != nil {

@@ -448,8 +448,10 @@ func checkDeadLetter(t *testing.T, in *kgo.Record, res fanout.Result, reason, fi
 	if dl.Raw == nil || !bytes.HasPrefix(in.Value, dl.Raw.Value) {
 		t.Fatal("raw record not kept")
 	}
-	truncated := strings.Contains(dl.LastError, "truncated")
-	if !truncated && (!bytes.Equal(dl.Raw.Value, in.Value) || !bytes.Equal(dl.Raw.Key, in.Key) || len(dl.Raw.Headers) != len(in.Headers)) {
+	if truncated := strings.Contains(dl.LastError, "truncated"); truncated != dl.Raw.Truncated {
+		t.Errorf("raw.truncated = %v but last_error %q", dl.Raw.Truncated, dl.LastError)
+	}
+	if !dl.Raw.Truncated && (!bytes.Equal(dl.Raw.Value, in.Value) || !bytes.Equal(dl.Raw.Key, in.Key) || len(dl.Raw.Headers) != len(in.Headers)) {
 		t.Errorf("raw record differs from the input")
 	}
 	if res.Event != nil {
@@ -476,8 +478,8 @@ func TestRouteTooLargeFitsTheDLQ(t *testing.T) {
 		t.Fatalf("dead letter is %d bytes, limit %d", n, cfg.MaxRecordBytes)
 	}
 	dl, _ := record.DecodeDeadLetter(out.Value)
-	if len(dl.Raw.Value) == 0 || len(dl.Raw.Value) >= len(in.Value) {
-		t.Errorf("raw value kept %d of %d bytes, want a truncated prefix", len(dl.Raw.Value), len(in.Value))
+	if len(dl.Raw.Value) == 0 || len(dl.Raw.Value) >= len(in.Value) || !dl.Raw.Truncated {
+		t.Errorf("raw value kept %d of %d bytes (truncated flag %v), want a flagged truncated prefix", len(dl.Raw.Value), len(in.Value), dl.Raw.Truncated)
 	}
 	if !strings.Contains(dl.LastError, "truncated") || !strings.Contains(dl.LastError, "events/0/7") {
 		t.Errorf("last_error %q does not say the value was truncated and where the record is", dl.LastError)

@@ -142,31 +142,18 @@ func version() string {
 	return "dev"
 }
 
-func newFlagSet(cfg *Config, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("dispatcher", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: dispatcher [flags]\n\nConsumes hookline.deliveries and POSTs each delivery, signed, to its subscription's webhook.\n\nFlags:")
-		fs.PrintDefaults()
-	}
-	cfg.RegisterFlags(fs)
-	return fs
-}
-
 // Run runs the dispatcher until ctx ends. args are the command-line
 // arguments without the program name; getenv supplies HOOKLINE_*
-// variables. --help prints usage to stderr and returns nil.
+// variables. --help prints usage to stdout and returns nil.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var cfg Config
-	fs := newFlagSet(&cfg, stderr)
-	if err := flagenv.Parse(fs, args, getenv); err != nil {
+	if err := flagenv.ParseCommand("dispatcher",
+		"Consumes hookline.deliveries and POSTs each delivery, signed, to its subscription's webhook.",
+		cfg.RegisterFlags, args, getenv, stdout, stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	if err := cfg.Validate(); err != nil {
 		return err

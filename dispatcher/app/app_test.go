@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -31,12 +32,12 @@ func env(m map[string]string) func(string) string {
 }
 
 func TestHelp(t *testing.T) {
-	var stderr bytes.Buffer
-	if err := Run(t.Context(), []string{"--help"}, env(nil), io.Discard, &stderr); err != nil {
+	var stdout bytes.Buffer
+	if err := Run(t.Context(), []string{"--help"}, env(nil), &stdout, io.Discard); err != nil {
 		t.Fatalf("--help: %v", err)
 	}
-	for _, want := range []string{"-window", "-allow-cidrs", "HOOKLINE_MAX_CONCURRENCY", "-drain-timeout"} {
-		if !strings.Contains(stderr.String(), want) {
+	for _, want := range []string{"Usage: dispatcher", "-window", "-allow-cidrs", "HOOKLINE_MAX_CONCURRENCY", "-drain-timeout"} {
+		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("usage lacks %q", want)
 		}
 	}
@@ -72,7 +73,8 @@ func TestConfigErrors(t *testing.T) {
 
 func TestDeliverConfigMapping(t *testing.T) {
 	var c Config
-	fs := newFlagSet(&c, io.Discard)
+	fs := flag.NewFlagSet("dispatcher", flag.ContinueOnError)
+	c.RegisterFlags(fs)
 	if err := fs.Parse([]string{"--retries", "0", "--revoke-grace", "0", "--allow-cidrs", "127.0.0.0/8,::1", "--topic-prefix", "x."}); err != nil {
 		t.Fatal(err)
 	}

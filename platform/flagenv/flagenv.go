@@ -7,6 +7,7 @@ package flagenv
 import (
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -66,6 +67,30 @@ func (l *StringList) Set(s string) error {
 		if p = strings.TrimSpace(p); p != "" {
 			*l = append(*l, p)
 		}
+	}
+	return nil
+}
+
+// ParseCommand parses the flags of the binary name, which register adds to
+// a fresh flag set. --help prints "Usage: name [flags]", summary and the
+// flags (each with its HOOKLINE_* variable) to stdout and returns
+// flag.ErrHelp; other parse errors are printed to stderr and returned.
+// Positional arguments are refused.
+func ParseCommand(name, summary string, register func(*flag.FlagSet), args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fs.SetOutput(stdout)
+		defer fs.SetOutput(stderr)
+		fmt.Fprintf(stdout, "Usage: %s [flags]\n\n%s\n\nFlags:\n", name, summary)
+		fs.PrintDefaults()
+	}
+	register(fs)
+	if err := Parse(fs, args, getenv); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	return nil
 }

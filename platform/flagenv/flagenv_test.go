@@ -1,8 +1,10 @@
 package flagenv_test
 
 import (
+	"errors"
 	"flag"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/hookline/hookline/platform/flagenv"
@@ -47,5 +49,26 @@ func TestParse(t *testing.T) {
 func TestName(t *testing.T) {
 	if got := flagenv.Name("kafka-tls-ca"); got != "HOOKLINE_KAFKA_TLS_CA" {
 		t.Fatalf("Name = %q", got)
+	}
+}
+
+func TestParseCommand(t *testing.T) {
+	register := func(fs *flag.FlagSet) { fs.String("admin-addr", ":9090", "ops address") }
+	var out, errOut strings.Builder
+	err := flagenv.ParseCommand("router", "Routes events.", register, []string{"--help"}, func(string) string { return "" }, &out, &errOut)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help err = %v, want flag.ErrHelp", err)
+	}
+	for _, want := range []string{"Usage: router [flags]", "Routes events.", "-admin-addr", "HOOKLINE_ADMIN_ADDR"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("usage lacks %q:\n%s", want, out.String())
+		}
+	}
+	if err := flagenv.ParseCommand("router", "", register, []string{"extra"}, func(string) string { return "" }, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "unexpected arguments") {
+		t.Fatalf("positional argument: err = %v", err)
+	}
+	errOut.Reset()
+	if err := flagenv.ParseCommand("router", "", register, []string{"--nope"}, func(string) string { return "" }, io.Discard, &errOut); err == nil || !strings.Contains(errOut.String(), "nope") {
+		t.Fatalf("unknown flag: err = %v, stderr %q", err, errOut.String())
 	}
 }

@@ -152,21 +152,11 @@ func (c *Config) api() httpapi.Config {
 // flag.ErrHelp after printing usage to stdout for -h/--help; parse errors
 // go to stderr.
 func parse(args []string, getenv func(string) string, stdout, stderr io.Writer) (*Config, error) {
-	fs := flag.NewFlagSet("producer", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fs.SetOutput(stdout)
-		defer fs.SetOutput(stderr)
-		fmt.Fprintf(stdout, "Usage: producer [flags]\n\nServes Hookline's HTTP API: event ingest (POST /v1/events) and subscription admin (/v1/subscriptions).\nThe OpenAPI document is at /openapi.json.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
 	cfg := &Config{}
-	cfg.RegisterFlags(fs)
-	if err := flagenv.Parse(fs, args, getenv); err != nil {
+	if err := flagenv.ParseCommand("producer",
+		"Serves Hookline's HTTP API: event ingest (POST /v1/events) and subscription admin (/v1/subscriptions).\nThe OpenAPI document is at /openapi.json.",
+		cfg.RegisterFlags, args, getenv, stdout, stderr); err != nil {
 		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	return cfg, cfg.Validate()
 }

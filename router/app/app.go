@@ -130,21 +130,11 @@ func (c *Config) route() route.Config {
 // flag.ErrHelp after printing usage to stdout for -h/--help; parse errors
 // go to stderr.
 func parse(args []string, getenv func(string) string, stdout, stderr io.Writer) (*Config, error) {
-	fs := flag.NewFlagSet("router", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fs.SetOutput(stdout)
-		defer fs.SetOutput(stderr)
-		fmt.Fprintf(stdout, "Usage: router [flags]\n\nRoutes events from the source topics to the subscriptions that want them, exactly once.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
 	cfg := &Config{}
-	cfg.RegisterFlags(fs)
-	if err := flagenv.Parse(fs, args, getenv); err != nil {
+	if err := flagenv.ParseCommand("router",
+		"Routes events from the source topics to the subscriptions that want them, exactly once.",
+		cfg.RegisterFlags, args, getenv, stdout, stderr); err != nil {
 		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	if cfg.TransactionalID == "" {
 		host, err := os.Hostname()

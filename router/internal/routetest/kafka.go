@@ -127,11 +127,28 @@ func read(t testing.TB, c *kafkatest.Cluster, topic string, committed bool) []*k
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	adm := c.Admin(t)
-	list, level := adm.ListEndOffsets, kgo.ReadUncommitted()
+	level := kgo.ReadUncommitted()
 	if committed {
-		list, level = adm.ListCommittedOffsets, kgo.ReadCommitted()
+		level = kgo.ReadCommitted()
+		// Kafka writes a transaction's commit markers after EndTransaction
+		// returns, so right after the writers stop, the last stable offset
+		// can still trail the end. Wait until nothing is open.
+		Eventually(t, 30*time.Second, "no open transactions on "+topic, func() bool {
+			lso, err1 := adm.ListCommittedOffsets(ctx, topic)
+			hwm, err2 := adm.ListEndOffsets(ctx, topic)
+			if err1 != nil || err2 != nil || lso.Error() != nil || hwm.Error() != nil {
+				return false
+			}
+			same := true
+			hwm.Each(func(o kadm.ListedOffset) {
+				if l, ok := lso.Lookup(o.Topic, o.Partition); !ok || l.Offset != o.Offset {
+					same = false
+				}
+			})
+			return same
+		})
 	}
-	ends, err := list(ctx, topic)
+	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err == nil {
 		err = ends.Error()
 	}

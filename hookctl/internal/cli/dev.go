@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	dispatcher "github.com/hookline/hookline/dispatcher/app"
 	"github.com/hookline/hookline/platform/kclient"
@@ -121,7 +122,12 @@ func runDev(ctx context.Context, o *options, d *devOptions) error {
 	run("router", router.Run, args("--admin-addr", ops(1), "--source-topics", topic.DefaultSource, "--transactional-id", "hookline-router-dev"))
 	run("dispatcher", dispatcher.Run, args("--admin-addr", ops(2), "--allow-cidrs", d.allowCIDRs))
 
-	fmt.Fprintf(o.stdout, `Hookline dev stack
+	// The banner goes out once the API accepts connections, so the curl
+	// commands it shows work as soon as they are printed.
+	errc := make(chan error, 1)
+	go func() { errc <- g.Run(ctx, zap.NewNop()) }()
+	if waitListening(ctx, d.apiAddr, errc) {
+		fmt.Fprintf(o.stdout, `Hookline dev stack
   kafka      %s%s
   api        http://%s   (API key: %s)
   ops        /metrics /healthz /readyz on %s, %s, %s
@@ -136,7 +142,29 @@ Try the seed's payment example (a receiver on 127.0.0.1:3000/webhook):
     http://%s/v1/events
 Ctrl-C stops everything.
 `, brokers, embeddedNote(d), d.apiAddr, key, ops(0), ops(1), ops(2), d.allowCIDRs, key, d.apiAddr, key, d.apiAddr)
-	return g.Run(ctx, zap.NewNop())
+	}
+	return <-errc
+}
+
+// waitListening waits until addr accepts TCP connections. It returns false
+// when ctx ends or the stack stops first (its error is then in errc).
+func waitListening(ctx context.Context, addr string, errc chan error) bool {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case err := <-errc:
+			errc <- err
+			return false
+		case <-tick.C:
+		}
+	}
 }
 
 func embeddedNote(d *devOptions) string {

@@ -122,6 +122,32 @@ func (s *Subscription) SigningSecrets(now time.Time) []webhook.Secret {
 	return out
 }
 
+// MaxSecrets bounds how many signing secrets a subscription keeps through
+// rotations; the oldest beyond it are dropped.
+const MaxSecrets = 5
+
+// RotateSecrets puts fresh in front of secrets, lets each older secret
+// expire at now+grace at the latest (0: at once) so receivers have time to
+// switch, drops those already expired, and keeps at most MaxSecrets. The
+// producer's admin API and hookctl both rotate through it.
+func RotateSecrets(secrets []Secret, fresh string, now time.Time, grace time.Duration) []Secret {
+	expiry := now.Add(grace)
+	kept := []Secret{{Key: fresh}}
+	for _, old := range secrets {
+		if old.ExpiresAt != nil && !now.Before(*old.ExpiresAt) {
+			continue
+		}
+		if old.ExpiresAt == nil || old.ExpiresAt.After(expiry) {
+			at := expiry
+			old.ExpiresAt = &at
+		}
+		if len(kept) < MaxSecrets {
+			kept = append(kept, old)
+		}
+	}
+	return kept
+}
+
 // Redacted returns a copy of s without secret keys, for display. The copy
 // shares no slices or maps with s.
 func (s Subscription) Redacted() Subscription {

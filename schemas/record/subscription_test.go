@@ -269,3 +269,42 @@ func TestRedactURL(t *testing.T) {
 		})
 	}
 }
+
+func TestRotateSecrets(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) *time.Time { x := now.Add(d); return &x }
+	tests := []struct {
+		name string
+		old  []record.Secret
+		want []record.Secret
+	}{
+		{"one", []record.Secret{{Key: "a"}}, []record.Secret{{Key: "new"}, {Key: "a", ExpiresAt: at(time.Hour)}}},
+		{"expired dropped", []record.Secret{{Key: "a"}, {Key: "b", ExpiresAt: at(-time.Second)}},
+			[]record.Secret{{Key: "new"}, {Key: "a", ExpiresAt: at(time.Hour)}}},
+		{"sooner expiry kept", []record.Secret{{Key: "a", ExpiresAt: at(time.Minute)}},
+			[]record.Secret{{Key: "new"}, {Key: "a", ExpiresAt: at(time.Minute)}}},
+		{"at most five", []record.Secret{{Key: "a"}, {Key: "b"}, {Key: "c"}, {Key: "d"}, {Key: "e"}},
+			[]record.Secret{{Key: "new"}, {Key: "a", ExpiresAt: at(time.Hour)}, {Key: "b", ExpiresAt: at(time.Hour)},
+				{Key: "c", ExpiresAt: at(time.Hour)}, {Key: "d", ExpiresAt: at(time.Hour)}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := record.RotateSecrets(tt.old, "new", now, time.Hour)
+			if strings.Join(secretsText(got), " ") != strings.Join(secretsText(tt.want), " ") {
+				t.Fatalf("got %v, want %v", secretsText(got), secretsText(tt.want))
+			}
+		})
+	}
+}
+
+func secretsText(ss []record.Secret) []string {
+	var out []string
+	for _, s := range ss {
+		e := "never"
+		if s.ExpiresAt != nil {
+			e = s.ExpiresAt.Format(time.RFC3339)
+		}
+		out = append(out, s.Key+"@"+e)
+	}
+	return out
+}

@@ -21,10 +21,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// maxSecrets bounds how many signing secrets a subscription keeps through
-// rotations, as the producer's admin API does; the oldest go first.
-const maxSecrets = 5
-
 func subsCmd(o *options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "subs",
@@ -445,7 +441,7 @@ func subsRotateCmd(o *options) *cobra.Command {
 			}
 			defer s.Close()
 			sub, err := s.update(cmd.Context(), args[0], func(sub *record.Subscription) {
-				sub.Secrets = rotate(sub.Secrets, secret.Encode(), time.Now().UTC(), grace)
+				sub.Secrets = record.RotateSecrets(sub.Secrets, secret.Encode(), time.Now().UTC(), grace)
 			})
 			if err != nil {
 				return err
@@ -455,27 +451,6 @@ func subsRotateCmd(o *options) *cobra.Command {
 	}
 	cmd.Flags().DurationVar(&grace, "grace", 24*time.Hour, "how long the older secrets keep signing (0: stop at once)")
 	return cmd
-}
-
-// rotate puts fresh in front of secrets, lets each older secret expire at
-// now+grace at the latest, drops those already expired, and keeps at most
-// maxSecrets.
-func rotate(secrets []record.Secret, fresh string, now time.Time, grace time.Duration) []record.Secret {
-	expiry := now.Add(grace)
-	kept := []record.Secret{{Key: fresh}}
-	for _, old := range secrets {
-		if old.ExpiresAt != nil && !now.Before(*old.ExpiresAt) {
-			continue
-		}
-		if old.ExpiresAt == nil || old.ExpiresAt.After(expiry) {
-			at := expiry
-			old.ExpiresAt = &at
-		}
-		if len(kept) < maxSecrets {
-			kept = append(kept, old)
-		}
-	}
-	return kept
 }
 
 func orDash(s string) string {

@@ -68,10 +68,6 @@ type Table interface {
 // TestEventType is the type of the events SendTest produces.
 const TestEventType = "hookline.test"
 
-// MaxSecrets bounds how many signing secrets a subscription keeps through
-// rotations; the oldest beyond it are dropped.
-const MaxSecrets = 5
-
 // Store changes subscriptions.
 type Store struct {
 	cl     *kgo.Client
@@ -263,22 +259,7 @@ func (s *Store) Rotate(ctx context.Context, id string, grace time.Duration) (rec
 		return record.Subscription{}, "", err
 	}
 	sub, err := s.Update(ctx, id, func(sub *record.Subscription) error {
-		now := s.now().UTC()
-		expiry := now.Add(grace)
-		kept := []record.Secret{{Key: secret.Encode()}}
-		for _, old := range sub.Secrets {
-			if old.ExpiresAt != nil && !now.Before(*old.ExpiresAt) {
-				continue
-			}
-			if old.ExpiresAt == nil || old.ExpiresAt.After(expiry) {
-				at := expiry
-				old.ExpiresAt = &at
-			}
-			if len(kept) < MaxSecrets {
-				kept = append(kept, old)
-			}
-		}
-		sub.Secrets = kept
+		sub.Secrets = record.RotateSecrets(sub.Secrets, secret.Encode(), s.now().UTC(), grace)
 		return nil
 	})
 	if err != nil {

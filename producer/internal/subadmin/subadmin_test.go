@@ -104,13 +104,13 @@ func TestRotateKeepsABoundedSetOfUnexpiredSecrets(t *testing.T) {
 		}
 	}
 	// Many rotations keep at most MaxSecrets.
-	for range subadmin.MaxSecrets + 2 {
+	for range record.MaxSecrets + 2 {
 		if sub, _, err = f.store.Rotate(t.Context(), sub.ID, 24*time.Hour); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if len(sub.Secrets) != subadmin.MaxSecrets {
-		t.Fatalf("%d secrets, want %d", len(sub.Secrets), subadmin.MaxSecrets)
+	if len(sub.Secrets) != record.MaxSecrets {
+		t.Fatalf("%d secrets, want %d", len(sub.Secrets), record.MaxSecrets)
 	}
 	// What the store returned is what the table holds.
 	stored, ok := f.table.Get(sub.ID)

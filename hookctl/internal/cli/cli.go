@@ -162,6 +162,19 @@ func (p *progress) tick(msg func() string) {
 	}
 }
 
+// ensureTopics creates the topics of specs that do not exist yet, within
+// the --timeout, and returns the names it created.
+func (o *options) ensureTopics(ctx context.Context, specs []topic.Spec) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	cl, err := o.client()
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	return kclient.EnsureTopics(ctx, kadm.NewClient(cl), specs)
+}
+
 func topicsCmd(o *options) *cobra.Command {
 	cmd := &cobra.Command{Use: "topics", Short: "Create and list Hookline's topics"}
 	var spec topic.SpecOpts
@@ -171,16 +184,9 @@ func topicsCmd(o *options) *cobra.Command {
 		Short: "Create every Hookline topic that does not exist yet (idempotent)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
-			defer cancel()
-			cl, err := o.client()
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
 			spec.Sources = sources
 			specs := o.names().Specs(spec)
-			created, err := kclient.EnsureTopics(ctx, kadm.NewClient(cl), specs)
+			created, err := o.ensureTopics(cmd.Context(), specs)
 			if err != nil {
 				return err
 			}

@@ -15,13 +15,11 @@ import (
 	"time"
 
 	dispatcher "github.com/hookline/hookline/dispatcher/app"
-	"github.com/hookline/hookline/platform/kclient"
 	"github.com/hookline/hookline/platform/lifecycle"
 	producer "github.com/hookline/hookline/producer/app"
 	router "github.com/hookline/hookline/router/app"
 	"github.com/hookline/hookline/schemas/topic"
 	"github.com/spf13/cobra"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/zap"
 )
@@ -205,15 +203,8 @@ func startEmbeddedKafka(d *devOptions) (*kfake.Cluster, error) {
 }
 
 func devTopics(ctx context.Context, o *options, d *devOptions) error {
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	cl, err := o.client()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
 	specs := o.names().Specs(topic.SpecOpts{Partitions: d.partitions, Sources: []string{topic.DefaultSource}})
-	created, err := kclient.EnsureTopics(ctx, kadm.NewClient(cl), specs)
+	created, err := o.ensureTopics(ctx, specs)
 	if err != nil {
 		return fmt.Errorf("creating topics: %w", err)
 	}

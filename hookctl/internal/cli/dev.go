@@ -78,9 +78,10 @@ func defaultDataDir() string {
 func runDev(ctx context.Context, o *options, d *devOptions) error {
 	brokers := strings.Join(o.kafka.Brokers, ",")
 	var g lifecycle.Group
+	var cluster *kfake.Cluster
 	if !d.external {
-		cluster, err := startEmbeddedKafka(d)
-		if err != nil {
+		var err error
+		if cluster, err = startEmbeddedKafka(d); err != nil {
 			return err
 		}
 		brokers = cluster.ListenAddrs()[0]
@@ -92,6 +93,9 @@ func runDev(ctx context.Context, o *options, d *devOptions) error {
 		})
 	}
 	if err := devTopics(ctx, o, d); err != nil {
+		if cluster != nil {
+			cluster.Close()
+		}
 		return err
 	}
 	key := d.apiKey

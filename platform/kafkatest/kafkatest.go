@@ -137,11 +137,6 @@ func (c *Cluster) Opts() []kgo.Opt {
 	return []kgo.Opt{kgo.SeedBrokers(c.Brokers...)}
 }
 
-// Config returns the kclient config that reaches the cluster.
-func (c *Cluster) Config() kclient.Config {
-	return kclient.Config{Brokers: c.Brokers, ClientID: "hookline-test"}
-}
-
 // Client returns a client closed at cleanup.
 func (c *Cluster) Client(t testing.TB, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()

@@ -26,18 +26,11 @@ import (
 // ErrNotReady is returned by Check before the table has caught up.
 var ErrNotReady = errors.New("subscription table has not caught up")
 
-// Change describes one update to the table. Old is nil for an insert, New
-// is nil for a delete.
-type Change struct {
-	Old, New *record.Subscription
-}
-
 // Table is the in-memory subscription table.
 type Table struct {
 	opts  []kgo.Opt
 	topic string
 	log   *zap.Logger
-	onChg func(Change)
 
 	mu      sync.RWMutex
 	subs    map[string]*record.Subscription
@@ -57,9 +50,6 @@ func (f optFunc) apply(t *Table) { f(t) }
 
 // WithLogger sets the logger; the default discards.
 func WithLogger(l *zap.Logger) Opt { return optFunc(func(t *Table) { t.log = l }) }
-
-// OnChange calls fn, from the table's goroutine, after every change.
-func OnChange(fn func(Change)) Opt { return optFunc(func(t *Table) { t.onChg = fn }) }
 
 // New returns a table of topic. clientOpts reach Kafka (seed brokers, TLS,
 // SASL, hooks); the table adds its own consume options.
@@ -238,7 +228,6 @@ func (t *Table) apply(r *kgo.Record) {
 		next = &s
 	}
 	t.mu.Lock()
-	old := t.subs[id]
 	if next == nil {
 		delete(t.subs, id)
 	} else {
@@ -246,7 +235,4 @@ func (t *Table) apply(r *kgo.Record) {
 	}
 	t.mu.Unlock()
 	t.version.Add(1)
-	if t.onChg != nil && (old != nil || next != nil) {
-		t.onChg(Change{Old: old, New: next})
-	}
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -69,7 +71,7 @@ func (e *Event) Validate(mode Mode) error {
 	if e.SpecVersion != SpecVersion {
 		return &DecodeError{Mode: mode, Field: "specversion", Err: fmt.Errorf("%w: %q", ErrUnsupportedSpecVersion, e.SpecVersion)}
 	}
-	for _, k := range sortedKeys(e.Extensions) {
+	for _, k := range slices.Sorted(maps.Keys(e.Extensions)) {
 		if knownAttrs[k] {
 			return &DecodeError{Mode: mode, Field: k, Err: fmt.Errorf("%w: %q is reserved, not an extension name", ErrInvalidAttribute, k)}
 		}

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -236,7 +238,7 @@ func BinaryHeaders(e *Event) []kgo.RecordHeader {
 	add(HeaderPrefix+"subject", e.Subject)
 	add(HeaderPrefix+"dataschema", e.DataSchema)
 	add(HeaderContentType, e.DataContentType)
-	for _, k := range sortedKeys(e.Extensions) {
+	for _, k := range slices.Sorted(maps.Keys(e.Extensions)) {
 		if !knownAttrs[k] {
 			add(HeaderPrefix+k, e.Extensions[k])
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hookline/hookline/dispatcher/deliver"
 	"github.com/hookline/hookline/dispatcher/internal/metrics"
+	"github.com/hookline/hookline/dispatcher/internal/retry"
 	"github.com/hookline/hookline/dispatcher/internal/ssrf"
 	"github.com/hookline/hookline/platform/flagenv"
 	"github.com/hookline/hookline/platform/kclient"
@@ -45,7 +46,9 @@ type Config struct {
 	CommitInterval   time.Duration
 	DrainTimeout     time.Duration
 	RevokeGrace      time.Duration
-	PausedRecheck    time.Duration
+	RetrySchedule    string
+	UnknownGrace     time.Duration
+	MaxRecordBytes   int
 	MaxPollRecords   int
 	SessionTimeout   time.Duration
 	AllowCIDRs       flagenv.StringList
@@ -60,15 +63,17 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Group, "group", deliver.DefaultGroup, "consumer group of the deliveries topic")
 	fs.IntVar(&c.Window, "window", deliver.DefaultWindow, "most records per partition held between fetch and commit; fetching pauses when full")
 	fs.IntVar(&c.MaxConcurrency, "max-concurrency", deliver.DefaultMaxConcurrency, "most concurrent HTTP requests in all")
-	fs.IntVar(&c.Retries, "retries", deliver.DefaultRetries, "quick in-process retries after a failed attempt (network error, timeout, 408, 429, 5xx)")
+	fs.IntVar(&c.Retries, "retries", deliver.DefaultRetries, "quick in-process retries after a failed first attempt (network error, timeout, 408, 429, 5xx without Retry-After), before the retry tiers")
+	fs.StringVar(&c.RetrySchedule, "retry-schedule", retry.DefaultSchedule.String(), "comma-separated delay before each retry tier (topic hookline.retry.K waits the K-th), each spread by ±20%; after the last tier a delivery is dead-lettered exhausted. At most as many tiers as retry topics (hookctl topics init --retry-levels)")
 	fs.DurationVar(&c.RetryWaitMin, "retry-wait-min", deliver.DefaultRetryWaitMin, "shortest backoff between quick retries (jittered, exponential)")
 	fs.DurationVar(&c.RetryWaitMax, "retry-wait-max", deliver.DefaultRetryWaitMax, "longest backoff between quick retries")
-	fs.DurationVar(&c.RetryAfterMax, "retry-after-max", deliver.DefaultRetryAfterMax, "longest Retry-After honoured on 429 and 503 (longer ones are clamped)")
+	fs.DurationVar(&c.RetryAfterMax, "retry-after-max", deliver.DefaultRetryAfterMax, "longest Retry-After honoured on 429 and 503 (longer ones are clamped); the delivery moves to the first retry tier at least that long")
 	fs.Int64Var(&c.MaxResponseBytes, "max-response-bytes", deliver.DefaultMaxResponseBytes, "most bytes of a response body read")
 	fs.DurationVar(&c.CommitInterval, "commit-interval", deliver.DefaultCommitInterval, "how often finished offsets are committed")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", deliver.DefaultDrainTimeout, "on shutdown, how long to wait for requests in flight")
 	fs.DurationVar(&c.RevokeGrace, "revoke-grace", deliver.DefaultRevokeGrace, "on rebalance, how long revoked partitions wait for requests in flight (0: none)")
-	fs.DurationVar(&c.PausedRecheck, "paused-recheck", deliver.DefaultPausedRecheck, "how often deliveries held for a paused subscription check it again")
+	fs.DurationVar(&c.UnknownGrace, "unknown-grace", deliver.DefaultUnknownGrace, "a delivery for a subscription the table does not know is parked, not dead-lettered as deleted, until this long after it was routed (the table may lag)")
+	fs.IntVar(&c.MaxRecordBytes, "max-record-bytes", deliver.DefaultMaxRecordBytes, "largest dead letter produced (larger ones are cut and flagged); keep at or below the DLQ topic's max.message.bytes")
 	fs.IntVar(&c.MaxPollRecords, "max-poll-records", deliver.DefaultMaxPollRecords, "most records taken from the Kafka client per poll")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", 45*time.Second, "consumer group session timeout")
 	fs.Var(&c.AllowCIDRs, "allow-cidrs", "comma-separated CIDRs exempt from the SSRF guard, e.g. 127.0.0.0/8 for local development (default none)")
@@ -100,7 +105,8 @@ func (c *Config) deliverConfig() (deliver.Config, error) {
 		CommitInterval:   c.CommitInterval,
 		DrainTimeout:     c.DrainTimeout,
 		RevokeGrace:      c.RevokeGrace,
-		PausedRecheck:    c.PausedRecheck,
+		UnknownGrace:     c.UnknownGrace,
+		MaxRecordBytes:   c.MaxRecordBytes,
 		MaxPollRecords:   c.MaxPollRecords,
 		SessionTimeout:   c.SessionTimeout,
 		AllowCIDRs:       allow,
@@ -109,6 +115,11 @@ func (c *Config) deliverConfig() (deliver.Config, error) {
 	if c.Retries == 0 {
 		dc.Retries = -1
 	}
+	sched, err := retry.Parse(c.RetrySchedule)
+	if err != nil {
+		return dc, fmt.Errorf("--retry-schedule: %w", err)
+	}
+	dc.RetrySchedule = sched
 	if c.RevokeGrace == 0 {
 		dc.RevokeGrace = -1
 	}
@@ -123,6 +134,8 @@ func (c *Config) deliverConfig() (deliver.Config, error) {
 		{"--max-concurrency", "positive", c.MaxConcurrency <= 0},
 		{"--max-poll-records", "positive", c.MaxPollRecords <= 0},
 		{"--max-response-bytes", "positive", c.MaxResponseBytes <= 0},
+		{"--max-record-bytes", "positive", c.MaxRecordBytes <= 0},
+		{"--unknown-grace", "positive", c.UnknownGrace <= 0},
 		{"--session-timeout", "positive", c.SessionTimeout <= 0},
 		{"--retries", "zero or more", c.Retries < 0},
 		{"--revoke-grace", "zero or more", c.RevokeGrace < 0},

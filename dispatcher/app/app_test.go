@@ -58,6 +58,9 @@ func TestConfigErrors(t *testing.T) {
 		{"bad broker", []string{"--brokers", "nohost"}, nil, "broker"},
 		{"bad log level", []string{"--log-level", "loud"}, nil, "logging"},
 		{"retry waits", []string{"--retry-wait-min", "5s", "--retry-wait-max", "1s"}, nil, "retry wait max"},
+		{"bad retry schedule", []string{"--retry-schedule", "5s,soon"}, nil, "--retry-schedule"},
+		{"empty retry schedule", nil, map[string]string{"HOOKLINE_RETRY_SCHEDULE": " , "}, "at least one tier"},
+		{"negative retry tier", []string{"--retry-schedule", "5s,-1m"}, nil, "tier 2"},
 		{"stray argument", []string{"extra"}, nil, "unexpected arguments"},
 		{"unknown flag", []string{"--nope"}, nil, "flag provided but not defined"},
 	}
@@ -110,7 +113,7 @@ type hookEnv struct {
 func newHookEnv(t *testing.T, partitions int32) *hookEnv {
 	t.Helper()
 	c := kafkatest.New(t)
-	names, _ := c.Hookline(t, partitions, 1)
+	names, _ := c.Hookline(t, partitions, 2)
 	return &hookEnv{c: c, names: names, prod: c.Client(t, kgo.ProducerLinger(5*time.Millisecond))}
 }
 
@@ -130,6 +133,7 @@ func (h *hookEnv) env(group, admin string) map[string]string {
 		"HOOKLINE_ADMIN_ADDR":      admin,
 		"HOOKLINE_SESSION_TIMEOUT": "6s",
 		"HOOKLINE_COMMIT_INTERVAL": "200ms",
+		"HOOKLINE_RETRY_SCHEDULE":  "300ms,600ms",
 		"HOOKLINE_LOG_LEVEL":       "warn",
 	}
 }

@@ -30,6 +30,9 @@ func (l *latencies) Attempt(_ string, _ int, d time.Duration) {
 func (*latencies) Delivered(time.Duration) {}
 func (*latencies) DeadLettered(string)     {}
 func (*latencies) Committed(error)         {}
+func (*latencies) Scheduled(int)           {}
+func (*latencies) Parked()                 {}
+func (*latencies) ProduceFailed(string)    {}
 
 func (l *latencies) percentile(p float64) time.Duration {
 	l.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/hookline/hookline/dispatcher/internal/retry"
 	"github.com/hookline/hookline/schemas/topic"
 )
 
@@ -17,15 +18,26 @@ const (
 	DefaultRetries          = 2
 	DefaultRetryWaitMin     = 250 * time.Millisecond
 	DefaultRetryWaitMax     = 2 * time.Second
-	DefaultRetryAfterMax    = 10 * time.Second
+	DefaultRetryAfterMax    = time.Hour
 	DefaultMaxResponseBytes = 64 << 10
 	DefaultCommitInterval   = time.Second
 	DefaultDrainTimeout     = 30 * time.Second
 	DefaultRevokeGrace      = 2 * time.Second
-	DefaultPausedRecheck    = 5 * time.Second
+	DefaultUnknownGrace     = time.Minute
+	DefaultMaxRecordBytes   = 1_000_012 // Kafka's (and franz-go's) default batch limit
 	DefaultMaxPollRecords   = 1000
 	DefaultUserAgent        = "Hookline/dev"
 )
+
+// DefaultRetrySchedule is the delay before each retry tier: 5s, 5m, 30m,
+// 2h, 5h, 10h, 10h (about 28 hours in all), each spread by ±20%.
+func DefaultRetrySchedule() []time.Duration {
+	return append([]time.Duration(nil), retry.DefaultSchedule...)
+}
+
+// ParseRetrySchedule reads a comma-separated list of durations, as
+// --retry-schedule takes it.
+func ParseRetrySchedule(s string) ([]time.Duration, error) { return retry.Parse(s) }
 
 // Config is how a Dispatcher consumes and delivers. Zero fields take the
 // defaults noted (the Default* constants).
@@ -43,13 +55,21 @@ type Config struct {
 	// and subscriptions; default 256.
 	MaxConcurrency int
 	// Retries is the number of quick in-process retries after a first
-	// failed attempt; default 2. Negative means none.
+	// failed attempt on the deliveries topic; default 2. Negative means
+	// none. Attempts from retry tiers make no quick retries.
 	Retries int
+	// RetrySchedule is the delay before each retry tier: element K-1 is
+	// how long a delivery waits in the retry topic K (spread by ±20%).
+	// After the last tier a delivery is dead-lettered exhausted. It may
+	// have fewer tiers than retry topics exist, not more. Default
+	// DefaultRetrySchedule().
+	RetrySchedule []time.Duration
 	// RetryWaitMin and RetryWaitMax bound the jittered exponential backoff
 	// between quick retries; defaults 250ms and 2s.
 	RetryWaitMin, RetryWaitMax time.Duration
 	// RetryAfterMax clamps the Retry-After an endpoint asks for on 429 and
-	// 503; default 10s.
+	// 503; default 1h. Such a delivery goes to the first retry tier whose
+	// delay is at least the Retry-After, due no earlier than it asked.
 	RetryAfterMax time.Duration
 	// MaxResponseBytes is how much of a response body is read; default 64 KiB.
 	MaxResponseBytes int64
@@ -62,9 +82,16 @@ type Config struct {
 	// flight on revoked partitions before committing what is done;
 	// default 2s. Negative means no wait.
 	RevokeGrace time.Duration
-	// PausedRecheck is how often deliveries held for a paused subscription
-	// look at it again; default 5s.
-	PausedRecheck time.Duration
+	// UnknownGrace is how long after routing a delivery whose subscription
+	// the table does not know is parked (the table may lag behind the
+	// router's) rather than dead-lettered as subscription_deleted; default
+	// 1m.
+	UnknownGrace time.Duration
+	// MaxRecordBytes is the largest dead letter produced; larger ones are
+	// cut to fit and flagged. Keep it at or below the DLQ topic's
+	// max.message.bytes (a dead letter Kafka refuses is cut further).
+	// Default 1,000,012.
+	MaxRecordBytes int
 	// MaxPollRecords caps the records taken from the client per poll;
 	// default 1000.
 	MaxPollRecords int
@@ -110,7 +137,11 @@ func (c Config) withDefaults() Config {
 	setD(&c.CommitInterval, DefaultCommitInterval)
 	setD(&c.DrainTimeout, DefaultDrainTimeout)
 	setD(&c.RevokeGrace, DefaultRevokeGrace)
-	setD(&c.PausedRecheck, DefaultPausedRecheck)
+	setD(&c.UnknownGrace, DefaultUnknownGrace)
+	set(&c.MaxRecordBytes, DefaultMaxRecordBytes)
+	if len(c.RetrySchedule) == 0 {
+		c.RetrySchedule = DefaultRetrySchedule()
+	}
 	if c.MaxResponseBytes == 0 {
 		c.MaxResponseBytes = DefaultMaxResponseBytes
 	}
@@ -133,12 +164,16 @@ func (c Config) Validate() error {
 	positive("max concurrency", int64(c.MaxConcurrency))
 	positive("max poll records", int64(c.MaxPollRecords))
 	positive("max response bytes", c.MaxResponseBytes)
+	positive("max record bytes", int64(c.MaxRecordBytes))
+	if err := retry.Schedule(c.RetrySchedule).Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("deliver: %w", err))
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{
 		{"retry wait min", c.RetryWaitMin}, {"retry wait max", c.RetryWaitMax}, {"retry-after max", c.RetryAfterMax},
-		{"commit interval", c.CommitInterval}, {"drain timeout", c.DrainTimeout}, {"paused recheck", c.PausedRecheck},
+		{"commit interval", c.CommitInterval}, {"drain timeout", c.DrainTimeout}, {"unknown grace", c.UnknownGrace},
 	} {
 		positive(d.name, int64(d.v))
 	}

@@ -4,32 +4,47 @@
 //
 // # How records flow
 //
+// The dispatcher consumes the deliveries topic and the retry topics
+// (hookline.retry.1..N, one per tier of the retry schedule) in one group.
 // Each assigned partition has a bounded window (default 1000 records)
 // between fetch and commit. Records enter the window in offset order and
 // finish in any order; the offset committed is the low-water mark, below
-// which every record's outcome is durable (a 2xx, or a dead letter
-// acknowledged by Kafka). When a window is full, fetching pauses for that
-// partition and records that did not fit are fetched again later, so memory
-// stays bounded whatever the backlog.
+// which every record's outcome is durable (a 2xx, a retry record or a dead
+// letter acknowledged by Kafka). When a window is full, fetching pauses for
+// that partition and records that did not fit are fetched again later, so
+// memory stays bounded whatever the backlog.
+//
+// A retry topic holds records of one delay, so they come due in offset
+// order (within the jitter): a retry partition whose head is not due yet is
+// rewound to it and paused until then. No goroutine sleeps per record and
+// no request slot is held while a retry waits.
 //
 // Inside the windows, records queue per subscription: an ordered
 // subscription gets one request at a time, others up to their max
-// in-flight. A global cap bounds concurrent HTTP requests. A slow endpoint
+// in-flight. A global cap bounds concurrent HTTP requests; a request gives
+// its slot back for the backoff between its quick retries. A slow endpoint
 // therefore holds its own deliveries and window slots, never another
 // endpoint's requests.
 //
-// URL, secrets, format, limits and state come from the live subscription
-// table at send time. A paused subscription's deliveries wait in the
-// window (nothing past them is committed); deleted and disabled ones are
-// dead-lettered.
+// After the quick retries, a failed delivery goes to the next retry tier
+// (or the first tier at least as long as its Retry-After); after the last
+// tier it is dead-lettered exhausted. 410 Gone dead-letters it at once and
+// disables the subscription. URL, secrets, format, limits and state come
+// from the live subscription table at send time: a paused subscription's
+// deliveries are parked in the first retry tier (no attempt counted) and
+// delivered once it resumes; a disabled one's are dead-lettered
+// endpoint_disabled.
 //
 // # Rebalances and shutdown
 //
-// Revoked partitions stop starting work, wait briefly (RevokeGrace) for
-// requests in flight, commit what is done, and are fenced: a completion
-// that arrives later changes nothing and no commit for them follows. On
-// shutdown the dispatcher stops fetching, waits for requests in flight up
-// to DrainTimeout, commits, and leaves the group.
+// Partitions are assigned with the range balancer: the deliveries and
+// retry topics have the same partition count and are keyed by subscription
+// id, so partition i of every topic, and with it all of a subscription's
+// records, goes to one member. Revoked partitions stop starting work, wait
+// briefly (RevokeGrace) for requests in flight, commit what is done, and
+// are fenced: a completion that arrives later changes nothing and no commit
+// for them follows. On shutdown the dispatcher stops fetching, waits for
+// requests in flight up to DrainTimeout, commits, and leaves the group.
 package deliver
 
 import (
@@ -41,9 +56,11 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/dispatcher/internal/post"
+	"github.com/hookline/hookline/dispatcher/internal/retry"
 	"github.com/hookline/hookline/dispatcher/internal/window"
 	"github.com/hookline/hookline/platform/subtable"
 	"github.com/hookline/hookline/schemas/record"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -101,9 +118,13 @@ type Dispatcher struct {
 	// a commit that includes a partition completes before it is fenced.
 	commitMu sync.Mutex
 
+	topics []string       // consumed: deliveries, then retry 1..N
+	tiers  map[string]int // topic name to tier (0: deliveries)
+
 	mu       sync.Mutex
 	parts    map[tp]*partition
 	lanes    map[string]*lane
+	parked   map[string]int // deliveries of a subscription parked by this process and not yet back
 	gen      uint64
 	jobs     sync.WaitGroup // every job goroutine
 	running  int            // job goroutines alive
@@ -131,6 +152,13 @@ type partition struct {
 	jobs      map[*job]struct{}
 	stop      chan struct{} // closed when revoked: start nothing new
 	fenced    bool          // revoked: completions and commits ignore it
+	tier      int           // 0 on the deliveries topic, K on retry topic K
+
+	// A retry partition whose head is not due is paused until due; gate
+	// resumes it. headProduced is the head's produce time.
+	due          time.Time
+	headProduced time.Time
+	gate         *time.Timer
 }
 
 // stopped reports whether p is being revoked (or was).
@@ -170,11 +198,18 @@ func New(cfg Config, subs Subscriptions, kafka []kgo.Opt, opts ...Opt) (*Dispatc
 		sem:      make(chan struct{}, cfg.MaxConcurrency),
 		parts:    map[tp]*partition{},
 		lanes:    map[string]*lane{},
+		parked:   map[string]int{},
+		tiers:    map[string]int{cfg.Topics.Deliveries(): 0},
 		finished: make(chan struct{}),
 		stop:     make(chan struct{}),
 	}
 	for _, o := range opts {
 		o.apply(d)
+	}
+	d.topics = []string{cfg.Topics.Deliveries()}
+	for k := range cfg.RetrySchedule {
+		d.topics = append(d.topics, cfg.Topics.Retry(k+1))
+		d.tiers[cfg.Topics.Retry(k+1)] = k + 1
 	}
 	d.http = post.New(post.Config{
 		Retries:          cfg.Retries,
@@ -203,10 +238,21 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("deliver: %w", err)
 	}
+	if err := d.checkTopics(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("deliver: %w", err)
+	}
 	opts := append(append([]kgo.Opt(nil), d.kopts...),
 		kgo.ConsumerGroup(d.cfg.Group),
-		kgo.ConsumeTopics(d.cfg.Topics.Deliveries()),
-		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.ConsumeTopics(d.topics...),
+		// Range assigns partition i of every topic to one member: all of
+		// a subscription's records, fresh and retried, live in one
+		// dispatcher (per-subscription state stays in one place). The
+		// price is eager rebalancing: every member gives back all its
+		// partitions on a rebalance, for RevokeGrace at most.
+		kgo.Balancers(kgo.RangeBalancer()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsAssigned(d.onAssigned),
@@ -236,12 +282,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	var committer sync.WaitGroup
 	committer.Go(func() { d.commitLoop(commitCtx) })
 
-	d.log.Info("dispatcher consuming", zap.String("topic", d.cfg.Topics.Deliveries()), zap.String("group", d.cfg.Group))
+	d.log.Info("dispatcher consuming", zap.Strings("topics", d.topics), zap.String("group", d.cfg.Group),
+		zap.Stringer("retry_schedule", retry.Schedule(d.cfg.RetrySchedule)))
 	d.poll(ctx, work)
 
 	// Shutdown, in order: stop intake, drain with a deadline, commit,
 	// flush attempt records, leave the group.
-	cl.PauseFetchTopics(d.cfg.Topics.Deliveries())
+	cl.PauseFetchTopics(d.topics...)
 	d.drain(kill)
 	stopCommits()
 	committer.Wait()
@@ -256,6 +303,56 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	cl.CloseAllowingRebalance()
 	d.log.Info("dispatcher stopped")
 	return nil
+}
+
+// checkTopics makes sure every retry topic the schedule needs exists, with
+// as many partitions as the deliveries topic (else a subscription's
+// records would not share a partition number across topics). A missing
+// topic is a configuration error; Kafka not answering is retried until
+// ctx ends.
+func (d *Dispatcher) checkTopics(ctx context.Context) error {
+	cl, err := kgo.NewClient(d.kopts...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		details, err := adm.ListTopics(ctx, d.topics...)
+		if err == nil {
+			var missing []string
+			want := int(-1)
+			for _, t := range d.topics {
+				td, ok := details[t]
+				switch {
+				case !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition):
+					missing = append(missing, t)
+				case td.Err != nil:
+					err = td.Err
+				case want < 0:
+					want = len(td.Partitions)
+				case len(td.Partitions) != want:
+					d.log.Warn("retry topic has a different partition count than the deliveries topic; a subscription's retries may be handled by another dispatcher",
+						zap.String("topic", t), zap.Int("partitions", len(td.Partitions)), zap.Int("deliveries_partitions", want))
+				}
+			}
+			if len(missing) > 0 {
+				return fmt.Errorf("topics %v do not exist: the retry schedule has %d tiers; create them with hookctl topics init --retry-levels %d",
+					missing, len(d.cfg.RetrySchedule), len(d.cfg.RetrySchedule))
+			}
+			if err == nil {
+				return nil
+			}
+		}
+		d.log.Warn("checking topics; retrying", zap.Duration("backoff", wait), zap.Error(err))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // poll takes records from the client until ctx ends and admits them into
@@ -319,7 +416,16 @@ func (d *Dispatcher) admit(work context.Context, fp kgo.FetchTopicPartition, job
 		return 0, false
 	}
 	p.hwm = fp.HighWatermark
+	now := time.Now()
 	for _, j := range jobs {
+		if p.tier > 0 {
+			if due := j.due(); due.After(now) {
+				// The head of what is left is not due, and nothing behind
+				// it is due sooner (one delay per topic): wait for it.
+				d.gateUntil(p, due, j.rec.Timestamp)
+				return j.rec.Offset, true
+			}
+		}
 		ok, err := p.win.Admit(j.rec.Offset, j.rec.LeaderEpoch)
 		if err != nil {
 			// Records come in offset order and a rewind refetches only
@@ -340,6 +446,31 @@ func (d *Dispatcher) admit(work context.Context, fp kgo.FetchTopicPartition, job
 		d.log.Debug("window full; pausing partition", zap.String("topic", p.topic), zap.Int32("partition", p.id))
 	}
 	return rewindTo, rewind
+}
+
+// gateUntil pauses fetching p until due, when gate resumes it. Call with
+// d.mu held.
+func (d *Dispatcher) gateUntil(p *partition, due, produced time.Time) {
+	p.due, p.headProduced = due, produced
+	d.cl.PauseFetchPartitions(map[string][]int32{p.topic: {p.id}})
+	if p.gate != nil {
+		p.gate.Stop()
+	}
+	p.gate = time.AfterFunc(time.Until(due), func() { d.ungate(p) })
+}
+
+// ungate resumes fetching p once its head is due, unless its window is
+// full (the window resumes it when it drains) or p is no longer ours.
+func (d *Dispatcher) ungate(p *partition) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if p.fenced || d.draining || d.parts[tp{p.topic, p.id}] != p {
+		return
+	}
+	p.due, p.headProduced = time.Time{}, time.Time{}
+	if !p.win.Paused() {
+		d.cl.ResumeFetchPartitions(map[string][]int32{p.topic: {p.id}})
+	}
 }
 
 // enqueue queues j on its subscription's lane and starts what the lane's
@@ -505,7 +636,7 @@ func (d *Dispatcher) onAssigned(_ context.Context, cl *kgo.Client, assigned map[
 			d.parts[tp{t, id}] = &partition{
 				topic: t, id: id, gen: d.gen,
 				win:       window.New(d.cfg.Window),
-				committed: -1, hwm: -1,
+				committed: -1, hwm: -1, tier: d.tiers[t],
 				jobs: map[*job]struct{}{},
 				stop: make(chan struct{}),
 			}
@@ -580,6 +711,9 @@ func (d *Dispatcher) fence(parts []*partition, why string) {
 	defer d.mu.Unlock()
 	for _, p := range parts {
 		p.fenced = true
+		if p.gate != nil {
+			p.gate.Stop()
+		}
 		if d.parts[tp{p.topic, p.id}] == p {
 			delete(d.parts, tp{p.topic, p.id})
 		}

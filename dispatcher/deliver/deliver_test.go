@@ -14,6 +14,7 @@ import (
 	"github.com/hookline/hookline/schemas/event"
 	"github.com/hookline/hookline/schemas/record"
 	"github.com/hookline/hookline/schemas/webhook"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -72,16 +73,23 @@ func TestOutcomes(t *testing.T) {
 		reason       string // "" when delivered
 		wantAttempts int
 		wantStatus   int
+		// wantQuick is how many attempts are followed by a quick retry
+		// (the rest before the last are handed off to a retry tier).
+		wantQuick int
 	}
 	cases := []tcase{
 		{id: "ok", respond: func(int) int { return 200 }, wantAttempts: 1},
-		{id: "flaky", respond: func(n int) int { return map[bool]int{true: 503, false: 200}[n < 3] }, wantAttempts: 3},
+		{id: "flaky", respond: func(n int) int { return map[bool]int{true: 503, false: 200}[n < 3] }, wantAttempts: 3, wantQuick: 2},
+		// Quick retries, then a retry tier that succeeds.
+		{id: "flaky-longer", respond: func(n int) int { return map[bool]int{true: 503, false: 200}[n < 5] }, wantAttempts: 5, wantQuick: 2},
 		{id: "gone", respond: func(int) int { return 410 }, reason: record.ReasonEndpointGone, wantAttempts: 1, wantStatus: 410},
 		{id: "bad-request", respond: func(int) int { return 400 }, reason: record.ReasonRejected, wantAttempts: 1, wantStatus: 400},
 		{id: "redirect", respond: func(int) int { return 301 }, reason: record.ReasonRejected, wantAttempts: 1, wantStatus: 301},
-		{id: "down", respond: func(int) int { return 500 }, reason: record.ReasonExhausted, wantAttempts: 3, wantStatus: 500},
+		{id: "down", respond: func(int) int { return 500 }, reason: record.ReasonExhausted, wantAttempts: exhaustedAttempts, wantStatus: 500, wantQuick: 2},
+		// Retry-After skips the quick retries: the next attempt comes
+		// from a retry tier.
 		{id: "limited", respond: func(n int) int { return map[bool]int{true: 429, false: 200}[n < 2] }, retryAfter: "1", wantAttempts: 2},
-		{id: "timeout", respond: func(int) int { return 408 }, reason: record.ReasonExhausted, wantAttempts: 3, wantStatus: 408},
+		{id: "timeout", respond: func(int) int { return 408 }, reason: record.ReasonExhausted, wantAttempts: exhaustedAttempts, wantStatus: 408, wantQuick: 2},
 	}
 	var subs []record.Subscription
 	var dels []record.Delivery
@@ -126,6 +134,13 @@ func TestOutcomes(t *testing.T) {
 		}
 	}
 	dlq := e.deadLetters(t, wantDLQ, 60*time.Second)
+	// An exhausted delivery is dead-lettered from the last retry tier.
+	wantSource := func(reason string) string {
+		if reason == record.ReasonExhausted {
+			return e.names.Retry(retryTiers)
+		}
+		return e.names.Deliveries()
+	}
 	for i, c := range cases {
 		dl, ok := dlq[dels[i].ID]
 		switch {
@@ -137,7 +152,7 @@ func TestOutcomes(t *testing.T) {
 		case dl.Reason != c.reason || dl.LastStatus != c.wantStatus || dl.Attempts != c.wantAttempts || dl.Stage != record.StageDispatch:
 			t.Errorf("%s: dead letter reason %q status %d attempts %d stage %s; want %q %d %d dispatch",
 				c.id, dl.Reason, dl.LastStatus, dl.Attempts, dl.Stage, c.reason, c.wantStatus, c.wantAttempts)
-		case dl.Delivery == nil || dl.Delivery.ID != dels[i].ID || dl.Source.Topic != e.names.Deliveries():
+		case dl.Delivery == nil || dl.Delivery.ID != dels[i].ID || dl.Source.Topic != wantSource(c.reason):
 			t.Errorf("%s: dead letter lacks the delivery or its source: %+v", c.id, dl)
 		}
 	}
@@ -180,17 +195,22 @@ func TestOutcomes(t *testing.T) {
 		if last.Result != wantResult || last.Attempt != c.wantAttempts || last.SubscriptionID != c.id {
 			t.Errorf("%s: last attempt record %+v, want result %s attempt %d", c.id, last, wantResult, c.wantAttempts)
 		}
-		for _, a := range as[:len(as)-1] {
-			if a.Result != deliver.ResultRetry {
-				t.Errorf("%s: earlier attempt %+v, want result retry", c.id, a)
+		for k, a := range as[:len(as)-1] {
+			want := deliver.ResultFailed // handed off to a retry tier
+			if k < c.wantQuick {
+				want = deliver.ResultRetry
+			}
+			if a.Result != want {
+				t.Errorf("%s: attempt %d %+v, want result %s", c.id, k+1, a, want)
 			}
 		}
 	}
 }
 
 // TestSubscriptionStates covers deleted, disabled and paused
-// subscriptions: the first two are dead-lettered, the paused one is held
-// (its offset not committed past) until it resumes.
+// subscriptions: the first two are dead-lettered, the paused one's
+// deliveries are parked in the retry path (so the partition commits past
+// them) and delivered, in order, once it resumes.
 func TestSubscriptionStates(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, 1)
@@ -203,7 +223,7 @@ func TestSubscriptionStates(t *testing.T) {
 	rx := newReceiver(t, []string{disabled.Secrets[0].Key}, nil)
 	active.URL, paused.URL, disabled.URL, deleted.URL = ra.srv.URL, rp.srv.URL, rx.srv.URL, rx.srv.URL
 	paused.State, paused.StateReason = record.StatePaused, "maintenance"
-	paused.Ordered = true // held deliveries then keep their order
+	paused.Ordered = true // parked deliveries then keep their order
 	disabled.State, disabled.StateReason = record.StateDisabled, "too many failures"
 	e.putSubs(t, active, paused, disabled, deleted)
 	e.deleteSub(t, deleted.ID)
@@ -217,41 +237,45 @@ func TestSubscriptionStates(t *testing.T) {
 		activeDels = append(activeDels, newDelivery(active.ID, i))
 	}
 	e.produce(t, pausedDels...)
-	e.produce(t, newDelivery(disabled.ID, 0), newDelivery(deleted.ID, 0))
+	gone := newDelivery(deleted.ID, 0)
+	gone.RoutedAt = time.Now().Add(-time.Hour) // long past the table's grace
+	e.produce(t, newDelivery(disabled.ID, 0), gone)
 	e.produce(t, activeDels...)
 	cfg := e.config(t)
-	r := e.start(t, cfg)
+	e.start(t, cfg)
 
 	dlq := e.deadLetters(t, 2, 60*time.Second)
-	if dl := dlq[newDelivery(disabled.ID, 0).ID]; dl.Reason != record.ReasonSubscriptionDisable || !strings.Contains(dl.LastError, "too many failures") {
+	if dl := dlq[newDelivery(disabled.ID, 0).ID]; dl.Reason != record.ReasonEndpointDisabled || !strings.Contains(dl.LastError, "too many failures") {
 		t.Errorf("disabled: dead letter %+v", dl)
 	}
-	if dl := dlq[newDelivery(deleted.ID, 0).ID]; dl.Reason != record.ReasonSubscriptionDeleted {
+	if dl := dlq[gone.ID]; dl.Reason != record.ReasonSubscriptionDeleted {
 		t.Errorf("deleted: dead letter %+v", dl)
 	}
 	waitFor(t, 30*time.Second, "active deliveries", func() bool { return len(ra.missing(ids(activeDels))) == 0 })
-	// Everything after the paused deliveries is done, yet the commit stays
-	// at the first of them (offset 0): nothing of the paused subscription
-	// may be lost by a restart.
-	waitFor(t, 30*time.Second, "only the paused deliveries pending", func() bool {
-		ps := r.d.Stats().Partitions
-		return len(ps) == 1 && ps[0].Pending == len(pausedDels)
+	// The paused deliveries do not hold the partition: it is committed to
+	// its end while they wait in the retry path.
+	e.waitCommitted(t, cfg.Group, 30*time.Second)
+	// They come back every first-tier delay and are parked again.
+	waitFor(t, 30*time.Second, "paused deliveries parked again", func() bool {
+		ls, err := kadm.NewClient(e.prod).ListEndOffsets(context.Background(), e.names.Retry(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		ls.Each(func(o kadm.ListedOffset) { n += o.Offset })
+		return n >= 3*int64(len(pausedDels))
 	})
-	if ps := r.d.Stats().Partitions[0]; ps.Committed > 0 || ps.Window != len(pausedDels)+2+len(activeDels) {
-		t.Fatalf("window %d records, committed %d: the mark moved past held deliveries", ps.Window, ps.Committed)
-	}
-	if got, ok := e.committed(t, cfg.Group)[0]; ok && got > 0 {
-		t.Fatalf("committed offset %d past held deliveries of a paused subscription", got)
-	}
 	if n, _ := rp.count(); n != 0 {
 		t.Fatalf("paused subscription received %d deliveries", n)
+	}
+	if got := e.deadLetters(t, 3, time.Second); len(got) != 2 {
+		t.Fatalf("%d dead letters, want only the 2 of the disabled and deleted subscriptions", len(got))
 	}
 	resumed := paused
 	resumed.State, resumed.StateReason, resumed.UpdatedAt = record.StateActive, "", time.Now().UTC()
 	e.putSubs(t, resumed)
-	waitFor(t, 30*time.Second, "held deliveries after resume", func() bool { return len(rp.missing(ids(pausedDels))) == 0 })
-	e.waitCommitted(t, cfg.Group, 30*time.Second)
-	// Held deliveries keep their order.
+	waitFor(t, 30*time.Second, "parked deliveries after resume", func() bool { return len(rp.missing(ids(pausedDels))) == 0 })
+	// Parked deliveries keep their order, and each arrives once.
 	if got, want := rp.accepted(), ids(pausedDels); !slices.Equal(got, want) {
 		t.Errorf("paused deliveries arrived as %v, want %v", got, want)
 	}

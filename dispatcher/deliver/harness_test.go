@@ -43,7 +43,7 @@ type env struct {
 func newEnv(t testing.TB, partitions int32) *env {
 	t.Helper()
 	c := kafkatest.New(t)
-	names, _ := c.Hookline(t, partitions, 1)
+	names, _ := c.Hookline(t, partitions, retryTiers)
 	e := &env{c: c, names: names, prod: c.Client(t, kgo.ProducerLinger(5*time.Millisecond))}
 	e.table = subtable.New(c.Opts(), names.Subscriptions())
 	ctx, cancel := context.WithCancel(context.Background())
@@ -53,8 +53,15 @@ func newEnv(t testing.TB, partitions int32) *env {
 	return e
 }
 
+// retryTiers is how many retry topics a test env has.
+const retryTiers = 3
+
+// testSchedule is a short retry schedule with retryTiers tiers.
+var testSchedule = []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond}
+
 // config returns a dispatcher config for tests: the env's topics, a
-// unique group, loopback allowed, quick retries and commits.
+// unique group, loopback allowed, quick retries, a short retry schedule
+// and quick commits.
 func (e *env) config(t testing.TB) deliver.Config {
 	return deliver.Config{
 		Topics:         e.names,
@@ -63,7 +70,8 @@ func (e *env) config(t testing.TB) deliver.Config {
 		RetryWaitMin:   20 * time.Millisecond,
 		RetryWaitMax:   100 * time.Millisecond,
 		CommitInterval: 100 * time.Millisecond,
-		PausedRecheck:  50 * time.Millisecond,
+		RetrySchedule:  testSchedule,
+		UnknownGrace:   300 * time.Millisecond,
 		DrainTimeout:   10 * time.Second,
 		SessionTimeout: 10 * time.Second,
 	}
@@ -107,6 +115,23 @@ func (e *env) start(t testing.TB, cfg deliver.Config, opts ...deliver.Opt) *runn
 	})
 	return &running{d: d, stop: stop}
 }
+
+// mainPartitions returns the stats of the deliveries topic's partitions
+// (tier 0), leaving the retry topics' out.
+func (r *running) mainPartitions() []deliver.PartitionStats {
+	var out []deliver.PartitionStats
+	for _, p := range r.d.Stats().Partitions {
+		if p.Tier == 0 {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// exhaustedAttempts is how many attempts a delivery that always fails
+// gets with the test config: one and two quick retries, then one per
+// retry tier.
+const exhaustedAttempts = 3 + retryTiers
 
 func newSecret(t testing.TB) string {
 	t.Helper()

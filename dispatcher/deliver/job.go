@@ -9,8 +9,10 @@ import (
 
 	"github.com/hookline/hookline/dispatcher/internal/payload"
 	"github.com/hookline/hookline/dispatcher/internal/post"
+	"github.com/hookline/hookline/dispatcher/internal/retry"
 	"github.com/hookline/hookline/schemas/record"
 	"github.com/hookline/hookline/schemas/webhook"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 )
@@ -23,6 +25,9 @@ type job struct {
 	part   *partition
 	lane   *lane              // nil for undecodable records
 	cancel context.CancelFunc // set by start
+	// left is set once a parked delivery left the retry path (see
+	// unparked).
+	left bool
 }
 
 func newJob(r *kgo.Record) *job {
@@ -31,41 +36,50 @@ func newJob(r *kgo.Record) *job {
 	return j
 }
 
-// failure is why a delivery is handed off instead of delivered.
+// due returns when j may be worked: its not-before time (zero for an
+// undecodable record, which is dead-lettered at once).
+func (j *job) due() time.Time {
+	if j.bad != nil {
+		return time.Time{}
+	}
+	return j.del.NotBefore
+}
+
+// failure is why a delivery is dead-lettered.
 type failure struct {
 	reason   string
 	status   int
 	err      error
 	attempts int
-	// retryAfter is what the endpoint asked for, for a retry topic to
-	// honour as not-before.
-	retryAfter time.Duration
 }
 
 // process works j until its outcome is durable (true) or it must stop
 // without one (false): its partition was revoked, shutdown began, or ctx
-// ended.
+// ended. The outcome is one of: delivered, produced to a retry tier (a
+// retry, or parked while its subscription is paused), dead-lettered.
 func (d *Dispatcher) process(ctx context.Context, j *job) bool {
 	if j.bad != nil {
-		return d.giveUp(ctx, j, failure{reason: record.ReasonInvalidRecord, err: j.bad})
+		return d.deadLetter(ctx, j, failure{reason: record.ReasonInvalidRecord, err: j.bad})
 	}
 	for {
 		sub, ok := d.subs.Get(j.del.SubscriptionID)
 		switch {
+		case !ok && !j.del.RoutedAt.IsZero() && time.Since(j.del.RoutedAt) < d.cfg.UnknownGrace:
+			// Routed moments ago: the table may lag behind the router's.
+			return d.park(ctx, j, "subscription not in the table yet")
 		case !ok:
-			return d.giveUp(ctx, j, failure{reason: record.ReasonSubscriptionDeleted,
+			return d.deadLetter(ctx, j, failure{reason: record.ReasonSubscriptionDeleted,
 				err: fmt.Errorf("subscription %q does not exist", j.del.SubscriptionID)})
 		case sub.State == record.StateDisabled:
-			return d.giveUp(ctx, j, failure{reason: record.ReasonSubscriptionDisable,
+			return d.deadLetter(ctx, j, failure{reason: record.ReasonEndpointDisabled,
 				err: fmt.Errorf("subscription %q is disabled: %s", sub.ID, sub.StateReason)})
 		case !sub.Active():
-			// Paused (or a state this version does not know): hold the
-			// delivery in the window; nothing past it is committed until
-			// the subscription resumes.
-			if !d.wait(ctx, j, d.cfg.PausedRecheck) {
-				return false
-			}
-			continue
+			// Paused (or a state this version does not know).
+			return d.park(ctx, j, "subscription "+sub.State)
+		case sub.Ordered && !j.del.Parked && d.parkedAhead(sub.ID):
+			// Earlier deliveries of this ordered subscription wait in the
+			// retry path: this one queues behind them.
+			return d.park(ctx, j, "ordered behind parked deliveries")
 		}
 		if !d.acquire(ctx, j) {
 			return false
@@ -76,76 +90,203 @@ func (d *Dispatcher) process(ctx context.Context, j *job) bool {
 			<-d.sem
 			continue
 		}
-		out := d.send(ctx, j, &sub)
-		<-d.sem
-		switch out.Result {
-		case post.Delivered:
-			at := j.del.Event.Time
-			if at.IsZero() {
-				at = j.del.RoutedAt
-			}
-			if !at.IsZero() {
-				d.rec.Delivered(time.Since(at))
-			}
-			return true
-		case post.Canceled:
+		held := true
+		out := d.send(ctx, j, &sub, &held)
+		if held {
+			<-d.sem
+		}
+		if out.Result == post.Canceled {
 			return false
 		}
-		return d.giveUp(ctx, j, failureOf(out))
+		dec := retry.Decide(d.cfg.RetrySchedule, resultOf(out), j.del.Tier, out.RetryAfter, time.Now(), retry.Rand())
+		return d.act(ctx, j, &sub, out, dec)
 	}
 }
 
-func failureOf(out post.Outcome) failure {
-	f := failure{status: out.Status, err: out.Err, attempts: out.Attempts, retryAfter: out.RetryAfter}
+// resultOf maps a post outcome to the retry package's view of it.
+func resultOf(out post.Outcome) retry.Result {
 	switch out.Result {
+	case post.Delivered:
+		return retry.Success
 	case post.Gone:
-		f.reason = record.ReasonEndpointGone
+		return retry.Gone
 	case post.Rejected:
-		f.reason = record.ReasonRejected
+		if errors.Is(out.Err, errNoSecret) {
+			return retry.NoSecret
+		}
+		return retry.Rejected
 	case post.Refused:
-		f.reason = record.ReasonRefused
-	default:
-		f.reason = record.ReasonExhausted
+		return retry.Refused
 	}
-	return f
+	return retry.Failed
 }
 
-// wait waits for dur, reporting false if j must stop instead.
-func (d *Dispatcher) wait(ctx context.Context, j *job, dur time.Duration) bool {
-	t := time.NewTimer(dur)
-	defer t.Stop()
-	select {
-	case <-t.C:
+// act carries out dec for j after a send that ended with out, and reports
+// whether the outcome is durable.
+func (d *Dispatcher) act(ctx context.Context, j *job, sub *record.Subscription, out post.Outcome, dec retry.Decision) bool {
+	switch dec.Kind {
+	case retry.Delivered:
+		at := j.del.Event.Time
+		if at.IsZero() {
+			at = j.del.RoutedAt
+		}
+		if !at.IsZero() {
+			d.rec.Delivered(time.Since(at))
+		}
+		d.unparked(j)
 		return true
-	case <-ctx.Done():
-	case <-d.stop:
-	case <-j.part.stop:
+	case retry.Retry:
+		next := j.del
+		next.Attempt += out.Attempts
+		next.Tier = dec.Tier
+		next.NotBefore = dec.NotBefore.UTC()
+		next.Parked = false
+		if next.FirstAttemptAt.IsZero() {
+			next.FirstAttemptAt = time.Now().UTC()
+		}
+		durable, produced := d.produceDelivery(ctx, j, next, dec.Tier)
+		if !produced {
+			return durable
+		}
+		d.rec.Scheduled(dec.Tier)
+		if ce := d.log.Check(zap.DebugLevel, "retry scheduled"); ce != nil {
+			ce.Write(zap.String("delivery_id", j.del.ID), zap.String("subscription_id", j.del.SubscriptionID),
+				zap.Int("tier", dec.Tier), zap.Time("not_before", next.NotBefore), zap.Int("attempts", next.Attempt),
+				zap.Int("last_status", out.Status), zap.Error(out.Err))
+		}
+		d.unparked(j)
+		return true
 	}
-	return false
+	f := failure{reason: dec.Reason, status: out.Status, err: out.Err, attempts: out.Attempts}
+	if !d.deadLetter(ctx, j, f) {
+		return false
+	}
+	if dec.Disable {
+		d.disable(ctx, sub.ID, fmt.Sprintf("%s: the endpoint answered %d %s", dec.Reason, out.Status, http.StatusText(out.Status)))
+	}
+	return true
+}
+
+// park moves j to the first retry tier without an attempt, due when that
+// tier's delay has passed: its subscription is paused, or not in the table
+// yet. It keeps its tier, attempts and webhook-id, so parking never uses up
+// retries. Deliveries of ordered subscriptions parked here are counted, so
+// later ones queue behind them (see parkedAhead).
+func (d *Dispatcher) park(ctx context.Context, j *job, why string) bool {
+	next := j.del
+	next.Parked = true
+	next.NotBefore = time.Now().Add(retry.Schedule(d.cfg.RetrySchedule).Delay(1, retry.Rand())).UTC()
+	durable, produced := d.produceDelivery(ctx, j, next, 1)
+	if !produced {
+		return durable
+	}
+	d.rec.Parked()
+	if !j.del.Parked {
+		d.mu.Lock()
+		d.parked[j.del.SubscriptionID]++
+		d.mu.Unlock()
+	}
+	if ce := d.log.Check(zap.DebugLevel, "parked"); ce != nil {
+		ce.Write(zap.String("delivery_id", j.del.ID), zap.String("subscription_id", j.del.SubscriptionID),
+			zap.String("why", why), zap.Time("not_before", next.NotBefore))
+	}
+	return true
+}
+
+// parkedAhead reports whether this dispatcher parked deliveries of
+// subscription id that are not delivered yet.
+func (d *Dispatcher) parkedAhead(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.parked[id] > 0
+}
+
+// unparked notes that j, if it was parked, left the retry path.
+func (d *Dispatcher) unparked(j *job) {
+	if !j.del.Parked || j.left {
+		return
+	}
+	j.left = true
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if n := d.parked[j.del.SubscriptionID]; n > 1 {
+		d.parked[j.del.SubscriptionID] = n - 1
+	} else {
+		delete(d.parked, j.del.SubscriptionID)
+	}
+}
+
+// produceDelivery writes next to retry tier and waits for Kafka's
+// acknowledgement. A record Kafka refuses for good (too large) is
+// dead-lettered instead, so the partition moves on. durable reports
+// whether j has a durable outcome, produced whether that is next.
+func (d *Dispatcher) produceDelivery(ctx context.Context, j *job, next record.Delivery, tier int) (durable, produced bool) {
+	r, err := next.Record(d.cfg.Topics.Retry(tier))
+	if err == nil {
+		err = d.produce(ctx, r)
+		if err == nil {
+			return true, true
+		}
+		if ctx.Err() != nil {
+			return false, false
+		}
+	}
+	return d.deadLetter(ctx, j, failure{reason: record.ReasonTooLarge, attempts: next.Attempt - j.del.Attempt,
+		err: fmt.Errorf("retry tier %d refused the delivery: %w", tier, err)}), false
+}
+
+// disable marks subscription id disabled with reason, as 410 Gone asks.
+// Best effort: the dead letter is already durable, and the next 410 tries
+// again.
+func (d *Dispatcher) disable(ctx context.Context, id, reason string) {
+	sub, ok := d.subs.Get(id)
+	if !ok || sub.State == record.StateDisabled {
+		return
+	}
+	sub.State, sub.StateReason, sub.UpdatedAt = record.StateDisabled, reason, time.Now().UTC()
+	r, err := sub.Record(d.cfg.Topics.Subscriptions())
+	if err == nil {
+		err = d.produce(ctx, r)
+	}
+	if err != nil {
+		d.log.Warn("could not disable subscription", zap.String("subscription_id", id), zap.Error(err))
+		return
+	}
+	d.log.Info("subscription disabled", zap.String("subscription_id", id), zap.String("reason", reason))
 }
 
 // acquire takes a slot of the global HTTP cap, reporting false if j must
 // stop instead.
 func (d *Dispatcher) acquire(ctx context.Context, j *job) bool {
+	return d.acquireErr(ctx, j) == nil
+}
+
+var errStopped = errors.New("stopping")
+
+func (d *Dispatcher) acquireErr(ctx context.Context, j *job) error {
 	select {
 	case <-d.stop:
-		return false
+		return errStopped
 	case <-j.part.stop:
-		return false
+		return errStopped
 	default:
 	}
 	select {
 	case d.sem <- struct{}{}:
-		return true
+		return nil
 	case <-ctx.Done():
+		return ctx.Err()
 	case <-d.stop:
 	case <-j.part.stop:
 	}
-	return false
+	return errStopped
 }
 
-// send renders, signs and posts j to sub.
-func (d *Dispatcher) send(ctx context.Context, j *job, sub *record.Subscription) post.Outcome {
+// send renders, signs and posts j to sub. It is called holding a slot of
+// the global cap; the slot is given back for the backoff between quick
+// retries and taken again after, and *held says whether it is held when
+// send returns.
+func (d *Dispatcher) send(ctx context.Context, j *job, sub *record.Subscription, held *bool) post.Outcome {
 	now := time.Now()
 	body, ph, err := payload.Build(sub.Format, &j.del.Event, now)
 	if err != nil {
@@ -169,10 +310,21 @@ func (d *Dispatcher) send(ctx context.Context, j *job, sub *record.Subscription)
 		Header:  h,
 		Body:    body,
 		Timeout: sub.Timeout(),
+		// Quick retries on the first pass only; a retry tier is one
+		// attempt, as its schedule says.
+		NoRetry: j.del.Tier > 0,
 		// The same webhook-id on every attempt; a fresh timestamp.
 		Sign: func(h http.Header) { webhook.SetHeaders(h, j.del.ID, time.Now(), body, secrets...) },
 		OnAttempt: func(a post.Attempt) {
 			d.attempt(j, url, a)
+		},
+		Release: func() { <-d.sem; *held = false },
+		Acquire: func(ctx context.Context) error {
+			if err := d.acquireErr(ctx, j); err != nil {
+				return err
+			}
+			*held = true
+			return nil
 		},
 	})
 }
@@ -193,7 +345,7 @@ func (d *Dispatcher) attempt(j *job, url string, a post.Attempt) {
 	n := j.del.Attempt + a.N
 	if ce := d.log.Check(zap.DebugLevel, "attempt"); ce != nil {
 		ce.Write(zap.String("delivery_id", j.del.ID), zap.String("subscription_id", j.del.SubscriptionID),
-			zap.String("url", url), zap.Int("attempt", n), zap.Int("status", a.Status),
+			zap.String("url", url), zap.Int("attempt", n), zap.Int("tier", j.del.Tier), zap.Int("status", a.Status),
 			zap.Duration("latency", a.Latency), zap.String("result", result), zap.Error(a.Err))
 	}
 	rec := record.Attempt{
@@ -217,13 +369,11 @@ func (d *Dispatcher) attempt(j *job, url string, a post.Attempt) {
 	})
 }
 
-// giveUp hands off a delivery that will not be delivered by this
-// dispatcher now, and reports whether the hand-off is durable (acked by
-// Kafka). It is the one place where failed deliveries leave the
-// partition: today every failure is dead-lettered; when retry topics
-// exist, the exhausted case becomes a retry record (attempt+1, not-before
-// from the schedule or f.retryAfter) and the rest stay dead letters.
-func (d *Dispatcher) giveUp(ctx context.Context, j *job, f failure) bool {
+// deadLetter produces the dead letter of j and reports whether it is
+// durable (acked by Kafka). A dead letter larger than the DLQ accepts is
+// cut to fit and flagged, as the router does: the whole record stays at
+// its source coordinates.
+func (d *Dispatcher) deadLetter(ctx context.Context, j *job, f failure) bool {
 	dl := record.DeadLetter{
 		Stage:      record.StageDispatch,
 		Reason:     f.reason,
@@ -235,52 +385,71 @@ func (d *Dispatcher) giveUp(ctx context.Context, j *job, f failure) bool {
 	if f.err != nil {
 		dl.LastError = f.err.Error()
 	}
-	if errors.Is(f.err, errNoSecret) {
-		// No secret in force (all expired): sending it unsigned would be worse.
-		dl.Reason = record.ReasonNoSigningSecret
-	}
 	if j.bad == nil {
 		dl.Delivery = &j.del
 	} else {
 		dl.Raw = record.RawOf(j.rec)
 	}
-	r, err := dl.Record(d.cfg.Topics.DLQ())
-	if err != nil {
-		// Unreachable for a delivery that decoded; keep the bytes instead.
-		dl.Delivery, dl.Raw = nil, record.RawOf(j.rec)
-		if r, err = dl.Record(d.cfg.Topics.DLQ()); err != nil {
-			d.log.Error("cannot encode dead letter", zap.Error(err))
-			return false
+	build := func() (*kgo.Record, error) { return dl.Record(d.cfg.Topics.DLQ()) }
+	limit := d.cfg.MaxRecordBytes
+	for {
+		r, err := dl.Fit(limit, j.rec, build)
+		if err != nil {
+			// Unreachable for a delivery that decoded; keep the bytes instead.
+			dl.Delivery, dl.Raw = nil, record.RawOf(j.rec)
+			if r, err = dl.Fit(limit, nil, build); err != nil {
+				d.log.Error("cannot encode dead letter", zap.Error(err))
+				return false
+			}
 		}
-	}
-	if !d.produce(ctx, r) {
-		return false
-	}
-	d.rec.DeadLettered(dl.Reason)
-	d.log.Info("dead-lettered", zap.String("delivery_id", j.del.ID), zap.String("subscription_id", j.del.SubscriptionID),
-		zap.String("reason", dl.Reason), zap.Int("last_status", dl.LastStatus), zap.String("last_error", dl.LastError),
-		zap.Stringer("source", dl.Source))
-	return true
-}
-
-// produce writes r and waits for Kafka's acknowledgement, retrying until
-// it is acked or ctx ends (the record stays unfinished, so it is neither
-// committed nor lost).
-func (d *Dispatcher) produce(ctx context.Context, r *kgo.Record) bool {
-	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		err := d.cl.ProduceSync(ctx, r).FirstErr()
+		err = d.produce(ctx, r)
 		if err == nil {
-			return true
+			break
 		}
 		if ctx.Err() != nil {
 			return false
 		}
-		d.log.Warn("producing dead letter failed; retrying", zap.String("topic", r.Topic), zap.Error(err))
+		// Refused as too large: the topic's max.message.bytes is below
+		// our limit. Halve it until the dead letter fits; at worst it
+		// keeps no raw bytes at all.
+		limit = max(record.RecordSize(r)/2, 1)
+		d.log.Warn("dead letter too large for the DLQ; cutting it", zap.String("delivery_id", j.del.ID), zap.Int("limit", limit), zap.Error(err))
+	}
+	d.unparked(j)
+	d.rec.DeadLettered(dl.Reason)
+	d.log.Info("dead-lettered", zap.String("delivery_id", j.del.ID), zap.String("subscription_id", j.del.SubscriptionID),
+		zap.String("reason", dl.Reason), zap.Int("last_status", dl.LastStatus), zap.String("last_error", dl.LastError),
+		zap.Int("attempts", dl.Attempts), zap.Stringer("source", dl.Source))
+	return true
+}
+
+// errTooLarge marks a record Kafka refuses for its size, for good.
+var errTooLarge = errors.New("record too large for the topic")
+
+// produce writes r and waits for Kafka's acknowledgement, retrying until
+// it is acked or ctx ends (the record stays unfinished, so it is neither
+// committed nor lost). A record refused for its size is not retried: the
+// error wraps errTooLarge. Failures are counted and logged with their
+// cause.
+func (d *Dispatcher) produce(ctx context.Context, r *kgo.Record) error {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		err := d.cl.ProduceSync(ctx, r).FirstErr()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		d.rec.ProduceFailed(r.Topic)
+		if errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) {
+			return fmt.Errorf("%w: %w", errTooLarge, err)
+		}
+		d.log.Warn("producing failed; retrying", zap.String("topic", r.Topic), zap.Duration("backoff", wait), zap.Error(err))
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return false
+			return ctx.Err()
 		case <-t.C:
 		}
 	}

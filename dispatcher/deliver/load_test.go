@@ -173,8 +173,8 @@ func TestHeadOfLineIsolation(t *testing.T) {
 			dlq := e.deadLetters(t, 2*perBad, 60*time.Second)
 			for _, s := range bad.subs {
 				for _, d := range bad.dels[s.ID] {
-					if dl, ok := dlq[d.ID]; !ok || dl.Reason != record.ReasonExhausted || dl.Attempts != 3 {
-						t.Errorf("%s: dead letter %v %q after %d attempts, want exhausted after 3", s.ID, ok, dl.Reason, dl.Attempts)
+					if dl, ok := dlq[d.ID]; !ok || dl.Reason != record.ReasonExhausted || dl.Attempts != exhaustedAttempts {
+						t.Errorf("%s: dead letter %v %q after %d attempts, want exhausted after %d", s.ID, ok, dl.Reason, dl.Attempts, exhaustedAttempts)
 					}
 				}
 			}
@@ -294,8 +294,8 @@ func TestRebalanceWithWorkInFlight(t *testing.T) {
 	bcfg := cfg
 	bcfg.DrainTimeout = time.Second // its held requests are cancelled when it leaves
 	b := e.start(t, bcfg)
-	waitFor(t, 60*time.Second, "B owning partitions", func() bool { return len(b.d.Stats().Partitions) > 0 })
-	t.Logf("after the join: A owns %d partitions, B %d", len(a.d.Stats().Partitions), len(b.d.Stats().Partitions))
+	waitFor(t, 60*time.Second, "B owning partitions", func() bool { return len(b.mainPartitions()) > 0 })
+	t.Logf("after the join: A owns %d deliveries partitions, B %d", len(a.mainPartitions()), len(b.mainPartitions()))
 
 	g.open(2000)
 	waitFor(t, 60*time.Second, "2000 deliveries and requests held", func() bool {
@@ -306,7 +306,7 @@ func TestRebalanceWithWorkInFlight(t *testing.T) {
 	if err := b.stop(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, "A owning every partition", func() bool { return len(a.d.Stats().Partitions) == 6 })
+	waitFor(t, 60*time.Second, "A owning every partition", func() bool { return len(a.mainPartitions()) == 6 })
 
 	g.open(1 << 30)
 	waitFor(t, 120*time.Second, "every delivery received or dead-lettered", func() bool { return f.missing() == 0 })
@@ -427,10 +427,10 @@ func TestWindowBoundsMemory(t *testing.T) {
 	cfg.MaxPollRecords = 500
 	r := e.start(t, cfg)
 	waitFor(t, 60*time.Second, "a full window", func() bool {
-		ps := r.d.Stats().Partitions
+		ps := r.mainPartitions()
 		return len(ps) == 1 && ps[0].Paused && held.Load() == 50
 	})
-	if ps := r.d.Stats().Partitions[0]; ps.Window != 50 || ps.Pending != 50 {
+	if ps := r.mainPartitions()[0]; ps.Window != 50 || ps.Pending != 50 {
 		t.Errorf("window %d pending %d, want 50 of 50", ps.Window, ps.Pending)
 	}
 	// Let the records through 20 at a time; the window never holds more.

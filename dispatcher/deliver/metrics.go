@@ -11,7 +11,7 @@ import (
 const (
 	ResultSuccess = "success" // a 2xx response
 	ResultRetry   = "retry"   // failed; another quick attempt follows
-	ResultFailed  = "failed"  // failed; the delivery is handed off (dead-lettered)
+	ResultFailed  = "failed"  // failed; the delivery is handed off (to a retry tier or the DLQ)
 )
 
 // Recorder receives the dispatcher's measurements as they happen. The
@@ -28,6 +28,15 @@ type Recorder interface {
 	DeadLettered(reason string)
 	// Committed is called after every offset commit request.
 	Committed(err error)
+	// Scheduled is called when a retry of a delivery in tier (1-based) is
+	// acknowledged by Kafka.
+	Scheduled(tier int)
+	// Parked is called when a delivery of a paused (or not yet known)
+	// subscription is parked in the first retry tier.
+	Parked()
+	// ProduceFailed is called for every failed produce of a dead letter,
+	// retry record or subscription update to topic; it is retried.
+	ProduceFailed(topic string)
 }
 
 type nopRecorder struct{}
@@ -36,6 +45,9 @@ func (nopRecorder) Attempt(string, int, time.Duration) {}
 func (nopRecorder) Delivered(time.Duration)            {}
 func (nopRecorder) DeadLettered(string)                {}
 func (nopRecorder) Committed(error)                    {}
+func (nopRecorder) Scheduled(int)                      {}
+func (nopRecorder) Parked()                            {}
+func (nopRecorder) ProduceFailed(string)               {}
 
 // PartitionStats describes one assigned partition.
 type PartitionStats struct {
@@ -51,6 +63,12 @@ type PartitionStats struct {
 	// Committed is the last committed offset (-1 before the first commit);
 	// HighWatermark the partition's end as of the last fetch (-1 before).
 	Committed, HighWatermark int64
+	// Tier is 0 for the deliveries topic, K for retry topic K.
+	Tier int
+	// Due is when the record at the head of a retry partition is due,
+	// while fetching waits for it; zero otherwise. HeadProduced is when
+	// that record was produced: how long the oldest record has waited.
+	Due, HeadProduced time.Time
 }
 
 // CommitLag is how many records of the partition are not committed yet,
@@ -81,6 +99,7 @@ func (d *Dispatcher) Stats() Stats {
 			Topic: p.topic, Partition: p.id,
 			Window: p.win.Len(), Pending: p.win.Pending(), WindowSize: p.win.Size(), Paused: p.win.Paused(),
 			Committed: p.committed, HighWatermark: p.hwm,
+			Tier: p.tier, Due: p.due, HeadProduced: p.headProduced,
 		})
 	}
 	d.mu.Unlock()

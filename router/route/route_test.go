@@ -102,7 +102,7 @@ func TestSubscriptionChanges(t *testing.T) {
 
 	a.State = record.StatePaused
 	h.putSubs(t, version(a)) // pause
-	send(routetest.Order("e7", "shipped"), "b")
+	send(routetest.Order("e7", "shipped"), "a", "b") // paused: still fanned out
 
 	h.deleteSub(t, "b") // delete
 	send(routetest.Order("e8", "shipped"))

@@ -16,6 +16,7 @@ const (
 	DeliveryID     = "hookline-delivery-id"
 	Attempt        = "hookline-attempt"
 	NotBefore      = "hookline-not-before"
+	Tier           = "hookline-tier" // retry tier of a delivery; absent on the deliveries topic
 	ReplayOf       = "hookline-replay-of"
 
 	// Dead-letter fields.

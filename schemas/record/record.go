@@ -45,6 +45,13 @@ type Delivery struct {
 	ReplayOf string `json:"replay_of,omitempty"`
 	// RoutedAt is when the router produced the delivery.
 	RoutedAt time.Time `json:"routed_at,omitzero"`
+	// Tier is the retry tier the delivery is in: 0 on the deliveries
+	// topic, K on hookline.retry.K.
+	Tier int `json:"tier,omitempty"`
+	// Parked is set while the delivery waits in a retry topic for its
+	// subscription to resume (or to appear in a lagging table) rather than
+	// for a retry: it made no attempt to get there.
+	Parked bool `json:"parked,omitempty"`
 }
 
 // MarshalJSON encodes d with its event in exact form (see
@@ -99,7 +106,7 @@ const (
 	ReasonEndpointGone        = "endpoint_gone"        // 410 Gone
 	ReasonRejected            = "rejected"             // a 4xx that retrying cannot fix
 	ReasonSubscriptionDeleted = "subscription_deleted" // subscription no longer exists
-	ReasonSubscriptionDisable = "subscription_disabled"
+	ReasonEndpointDisabled    = "endpoint_disabled"    // the subscription is disabled (by an operator or 410 Gone)
 	ReasonRefused             = "refused"           // the SSRF guard refused the address
 	ReasonFilterError         = "filter_error"      // the subscription's filter failed on the event
 	ReasonNoSigningSecret     = "no_signing_secret" // every secret of the subscription has expired
@@ -258,6 +265,9 @@ func (d *Delivery) Record(topic string) (*kgo.Record, error) {
 	}
 	if !d.NotBefore.IsZero() {
 		hs = append(hs, hdr(header.NotBefore, timeText(d.NotBefore)))
+	}
+	if d.Tier > 0 {
+		hs = append(hs, hdr(header.Tier, strconv.Itoa(d.Tier)))
 	}
 	if d.ReplayOf != "" {
 		hs = append(hs, hdr(header.ReplayOf, d.ReplayOf))

@@ -19,6 +19,9 @@ type Recorder struct {
 	endToEnd    prometheus.Histogram
 	deadLetters *prometheus.CounterVec
 	commits     *prometheus.CounterVec
+	scheduled   *prometheus.CounterVec
+	parked      prometheus.Counter
+	produceErrs *prometheus.CounterVec
 }
 
 var _ deliver.Recorder = (*Recorder)(nil)
@@ -49,10 +52,23 @@ func New(reg prometheus.Registerer, stats func() deliver.Stats) (*Recorder, erro
 			Name: "hookline_dispatcher_commits_total",
 			Help: "Offset commit requests by result (ok, error).",
 		}, []string{"result"}),
+		scheduled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookline_dispatcher_retries_scheduled_total",
+			Help: "Deliveries produced to a retry tier after a failed attempt, by tier.",
+		}, []string{"tier"}),
+		parked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookline_dispatcher_parked_total",
+			Help: "Deliveries parked in the first retry tier, without an attempt, because their subscription was paused or not yet known.",
+		}),
+		produceErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hookline_dispatcher_produce_failures_total",
+			Help: "Failed produces of dead letters, retry records and subscription updates (each is retried), by topic.",
+		}, []string{"topic"}),
 	}
 	err := errors.Join(
 		reg.Register(r.attempts), reg.Register(r.latency), reg.Register(r.endToEnd),
-		reg.Register(r.deadLetters), reg.Register(r.commits), reg.Register(&gauges{stats: stats}),
+		reg.Register(r.deadLetters), reg.Register(r.commits), reg.Register(r.scheduled),
+		reg.Register(r.parked), reg.Register(r.produceErrs), reg.Register(&gauges{stats: stats}),
 	)
 	if err != nil {
 		return nil, err
@@ -89,6 +105,15 @@ func (r *Recorder) Committed(err error) {
 	r.commits.WithLabelValues(result).Inc()
 }
 
+// Scheduled implements deliver.Recorder.
+func (r *Recorder) Scheduled(tier int) { r.scheduled.WithLabelValues(strconv.Itoa(tier)).Inc() }
+
+// Parked implements deliver.Recorder.
+func (r *Recorder) Parked() { r.parked.Inc() }
+
+// ProduceFailed implements deliver.Recorder.
+func (r *Recorder) ProduceFailed(topic string) { r.produceErrs.WithLabelValues(topic).Inc() }
+
 // gauges collects the state gauges from a Stats snapshot at scrape time,
 // so revoked partitions disappear without bookkeeping.
 type gauges struct {
@@ -110,10 +135,14 @@ var (
 		"1 while fetching a partition is paused because its window is full.", []string{"topic", "partition"}, nil)
 	lagDesc = prometheus.NewDesc("hookline_dispatcher_commit_lag_records",
 		"High watermark minus committed offset, as of the last fetch.", []string{"topic", "partition"}, nil)
+	retryWaitingDesc = prometheus.NewDesc("hookline_dispatcher_retry_waiting_records",
+		"Records in a retry tier's assigned partitions not yet committed (waiting to be due or in progress), as of the last fetch.", []string{"tier"}, nil)
+	retryOldestDesc = prometheus.NewDesc("hookline_dispatcher_retry_oldest_age_seconds",
+		"Age of the oldest record waiting to be due in a retry tier (0 when none waits).", []string{"tier"}, nil)
 )
 
 func (g *gauges) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{inFlightDesc, maxConcDesc, windowDesc, pendingDesc, fillDesc, pausedDesc, lagDesc} {
+	for _, d := range []*prometheus.Desc{inFlightDesc, maxConcDesc, windowDesc, pendingDesc, fillDesc, pausedDesc, lagDesc, retryWaitingDesc, retryOldestDesc} {
 		ch <- d
 	}
 }
@@ -122,6 +151,19 @@ func (g *gauges) Collect(ch chan<- prometheus.Metric) {
 	s := g.stats()
 	ch <- prometheus.MustNewConstMetric(inFlightDesc, prometheus.GaugeValue, float64(s.InFlight))
 	ch <- prometheus.MustNewConstMetric(maxConcDesc, prometheus.GaugeValue, float64(s.MaxConcurrency))
+	waiting, oldest := map[int]int64{}, map[int]float64{}
+	for _, p := range s.Partitions {
+		if p.Tier > 0 {
+			waiting[p.Tier] += max(p.CommitLag(), 0)
+			if !p.HeadProduced.IsZero() {
+				oldest[p.Tier] = max(oldest[p.Tier], time.Since(p.HeadProduced).Seconds())
+			}
+		}
+	}
+	for tier, n := range waiting {
+		ch <- prometheus.MustNewConstMetric(retryWaitingDesc, prometheus.GaugeValue, float64(n), strconv.Itoa(tier))
+		ch <- prometheus.MustNewConstMetric(retryOldestDesc, prometheus.GaugeValue, oldest[tier], strconv.Itoa(tier))
+	}
 	for _, p := range s.Partitions {
 		labels := []string{p.Topic, strconv.Itoa(int(p.Partition))}
 		ch <- prometheus.MustNewConstMetric(windowDesc, prometheus.GaugeValue, float64(p.Window), labels...)

@@ -79,7 +79,8 @@ type Outcome struct {
 	Err      error // last error; for non-2xx statuses, a description of it
 	Attempts int
 	// RetryAfter is the delay the endpoint asked for with Retry-After on
-	// its last 429 or 503 response (clamped), else zero.
+	// its last 429 or 503 response (clamped), else zero. Such a response
+	// ends the quick retries: the caller schedules the next attempt.
 	RetryAfter time.Duration
 }
 
@@ -94,6 +95,14 @@ type Request struct {
 	Sign func(http.Header)
 	// OnAttempt, when set, is called after every attempt.
 	OnAttempt func(Attempt)
+	// NoRetry makes one attempt only: no quick retries.
+	NoRetry bool
+	// Release and Acquire, when set, give back and take again whatever
+	// slot the caller holds for the request (a share of a global cap)
+	// around the backoff between quick retries, so no slot is held while
+	// waiting. Acquire returning an error ends the Send as Canceled.
+	Release func()
+	Acquire func(context.Context) error
 }
 
 // Config configures a Client. Zero fields take the defaults noted.
@@ -101,7 +110,7 @@ type Config struct {
 	Retries          int           // quick retries after the first attempt; default 0 (set by caller)
 	WaitMin          time.Duration // first backoff before jitter; default 250ms
 	WaitMax          time.Duration // longest backoff; default 2s
-	RetryAfterMax    time.Duration // clamp for Retry-After; default 10s
+	RetryAfterMax    time.Duration // clamp for Retry-After; default 1h
 	MaxResponseBytes int64         // response body bytes read; default 64 KiB
 	MaxConnsPerHost  int           // idle keep-alive connections kept per host; default 64
 	Allow            []netip.Prefix
@@ -126,7 +135,7 @@ func New(cfg Config) *Client {
 		cfg.WaitMax = max(2*time.Second, cfg.WaitMin)
 	}
 	if cfg.RetryAfterMax <= 0 {
-		cfg.RetryAfterMax = 10 * time.Second
+		cfg.RetryAfterMax = time.Hour
 	}
 	if cfg.MaxResponseBytes <= 0 {
 		cfg.MaxResponseBytes = 64 << 10
@@ -182,10 +191,11 @@ func (c *Client) Close() { c.trans.CloseIdleConnections() }
 // call is the state of one Send, carried in the request context so the
 // retryablehttp hooks can reach it.
 type call struct {
-	req     *Request
-	attempt int
-	start   time.Time
-	last    Outcome
+	req        *Request
+	attempt    int
+	start      time.Time
+	last       Outcome
+	acquireErr error // Request.Acquire failed before a retry
 }
 
 type callKey struct{}
@@ -226,6 +236,9 @@ func (c *Client) Send(ctx context.Context, r Request) Outcome {
 	if ctx.Err() != nil && out.Result != Delivered {
 		return Outcome{Result: Canceled, Status: out.Status, Err: context.Cause(ctx), Attempts: cl.attempt}
 	}
+	if cl.acquireErr != nil {
+		return Outcome{Result: Canceled, Status: out.Status, Err: cl.acquireErr, Attempts: cl.attempt}
+	}
 	if cl.attempt == 0 {
 		// Do failed before any attempt (a body that cannot be rewound).
 		return Outcome{Result: Rejected, Err: err}
@@ -249,11 +262,17 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 		}
 	}
 	cl.last = out
-	retry := out.Result == Failed && cl.attempt <= c.cfg.Retries
+	// An endpoint that names a time to come back is not retried here:
+	// the caller schedules the next attempt through its retry path, so
+	// nothing waits in process for as long as the endpoint asked.
+	retry := out.Result == Failed && cl.attempt <= c.cfg.Retries && !cl.req.NoRetry && out.RetryAfter == 0
 	if cl.req.OnAttempt != nil {
 		cl.req.OnAttempt(Attempt{N: cl.attempt, Status: out.Status, Latency: time.Since(cl.start), Err: out.Err, Retry: retry})
 	}
-	return out.Result == Failed, nil
+	if retry && cl.req.Release != nil {
+		cl.req.Release() // taken again by prepareRetry, after the backoff
+	}
+	return retry, nil
 }
 
 // classify maps one attempt's response or error to a Result.
@@ -291,15 +310,10 @@ func classify(resp *http.Response, err error) Outcome {
 	return o
 }
 
-// backoff waits the clamped Retry-After of a 429 or 503 when there is
-// one, else an exponential delay with full jitter between WaitMin and the
-// capped exponential.
-func (c *Client) backoff(lo, hi time.Duration, n int, resp *http.Response) time.Duration {
-	if resp != nil && resp.Request != nil {
-		if cl := callOf(resp.Request.Context()); cl != nil && cl.last.RetryAfter > 0 {
-			return max(cl.last.RetryAfter, lo)
-		}
-	}
+// backoff waits an exponential delay with full jitter between WaitMin and
+// the capped exponential. (A response with Retry-After is never retried
+// here; see checkRetry.)
+func (c *Client) backoff(lo, hi time.Duration, n int, _ *http.Response) time.Duration {
 	ceil := hi
 	if n < 30 && lo<<n < hi {
 		ceil = lo << n
@@ -325,12 +339,23 @@ func retryAfter(v string, now time.Time) (time.Duration, bool) {
 	return max(t.Sub(now), 0), true
 }
 
-// prepareRetry re-signs the request before a retry: a fresh timestamp,
-// on a fresh header map (the previous attempt's may still be read by the
+// prepareRetry runs after the backoff, before a retry: it takes the
+// caller's slot again and re-signs the request with a fresh timestamp, on
+// a fresh header map (the previous attempt's may still be read by the
 // transport).
 func prepareRetry(r *http.Request) error {
 	r.Header = r.Header.Clone()
-	if cl := callOf(r.Context()); cl != nil && cl.req.Sign != nil {
+	cl := callOf(r.Context())
+	if cl == nil {
+		return nil
+	}
+	if cl.req.Acquire != nil {
+		if err := cl.req.Acquire(r.Context()); err != nil {
+			cl.acquireErr = err
+			return err
+		}
+	}
+	if cl.req.Sign != nil {
 		cl.req.Sign(r.Header)
 	}
 	return nil

@@ -231,17 +231,6 @@ func TestRetryAfterIsHonouredAndClamped(t *testing.T) {
 			if out.RetryAfter != tt.want {
 				t.Errorf("RetryAfter %s, want %s", out.RetryAfter, tt.want)
 			}
-			// The backoff before a retry is what the endpoint asked for.
-			resp := &http.Response{StatusCode: tt.status, Request: (&http.Request{}).WithContext(context.WithValue(t.Context(), callKey{}, &call{last: out}))}
-			got := c.backoff(time.Millisecond, 5*time.Millisecond, 0, resp)
-			want := max(tt.want, time.Millisecond)
-			if tt.want == 0 {
-				if got < time.Millisecond || got > 5*time.Millisecond {
-					t.Errorf("backoff without Retry-After %s, want 1-5ms", got)
-				}
-			} else if got != want {
-				t.Errorf("backoff %s, want %s", got, want)
-			}
 		})
 	}
 }

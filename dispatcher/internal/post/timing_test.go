@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -37,12 +38,14 @@ func TestTimingOnVirtualClock(t *testing.T) {
 		timeout time.Duration
 		// answer returns the n-th (1-based) attempt's response.
 		answer       func(n int, r *http.Request) (*http.Response, error)
-		want         Result
-		wantAttempts int
-		wantElapsed  time.Duration
+		want           Result
+		wantAttempts   int
+		wantElapsed    time.Duration
+		wantRetryAfter time.Duration
 	}{
 		{
-			name: "429 waits Retry-After",
+			// The caller schedules the next attempt: nothing waits here.
+			name: "429 with Retry-After ends the quick retries at once",
 			cfg:  Config{Retries: 2, WaitMin: 100 * time.Millisecond, WaitMax: 100 * time.Millisecond},
 			answer: func(n int, r *http.Request) (*http.Response, error) {
 				if n == 1 {
@@ -50,7 +53,7 @@ func TestTimingOnVirtualClock(t *testing.T) {
 				}
 				return respond(r, 200, nil), nil
 			},
-			want: Delivered, wantAttempts: 2, wantElapsed: 3 * time.Second,
+			want: Failed, wantAttempts: 1, wantElapsed: 0, wantRetryAfter: 3 * time.Second,
 		},
 		{
 			name: "503 Retry-After is clamped",
@@ -58,7 +61,15 @@ func TestTimingOnVirtualClock(t *testing.T) {
 			answer: func(n int, r *http.Request) (*http.Response, error) {
 				return respond(r, 503, http.Header{"Retry-After": {"3600"}}), nil
 			},
-			want: Failed, wantAttempts: 2, wantElapsed: 10 * time.Second,
+			want: Failed, wantAttempts: 1, wantElapsed: 0, wantRetryAfter: 10 * time.Second,
+		},
+		{
+			name: "503 without Retry-After is retried after a backoff",
+			cfg:  Config{Retries: 1, WaitMin: 100 * time.Millisecond, WaitMax: 100 * time.Millisecond},
+			answer: func(n int, r *http.Request) (*http.Response, error) {
+				return respond(r, 503, nil), nil
+			},
+			want: Failed, wantAttempts: 2, wantElapsed: 100 * time.Millisecond,
 		},
 		{
 			name:    "each attempt gets the full timeout, then a backoff",
@@ -98,8 +109,9 @@ func TestTimingOnVirtualClock(t *testing.T) {
 				start := time.Now()
 				out := c.Send(context.Background(), Request{URL: "http://hooks.example/x", Timeout: timeout})
 				elapsed := time.Since(start)
-				if out.Result != tt.want || out.Attempts != tt.wantAttempts {
-					t.Fatalf("outcome %v after %d attempts (%v), want %v after %d", out.Result, out.Attempts, out.Err, tt.want, tt.wantAttempts)
+				if out.Result != tt.want || out.Attempts != tt.wantAttempts || out.RetryAfter != tt.wantRetryAfter {
+					t.Fatalf("outcome %v after %d attempts (%v), Retry-After %s; want %v after %d, Retry-After %s",
+						out.Result, out.Attempts, out.Err, out.RetryAfter, tt.want, tt.wantAttempts, tt.wantRetryAfter)
 				}
 				switch {
 				case tt.wantElapsed >= 0 && elapsed != tt.wantElapsed:
@@ -110,6 +122,59 @@ func TestTimingOnVirtualClock(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestSlotReleasedDuringBackoff: the caller's slot is given back for the
+// backoff between quick retries and taken again before the next attempt,
+// so every attempt holds one and no wait does.
+func TestSlotReleasedDuringBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		held := 0
+		var heldAtAttempt []int
+		c := withTransport(Config{Retries: 2, WaitMin: time.Second, WaitMax: time.Second}, fakeTransport(func(r *http.Request) (*http.Response, error) {
+			heldAtAttempt = append(heldAtAttempt, held)
+			return respond(r, 500, nil), nil
+		}))
+		var heldDuringWait []int
+		held = 1 // the caller takes the first slot before Send
+		out := c.Send(context.Background(), Request{
+			URL: "http://hooks.example/x", Timeout: time.Minute,
+			Release: func() {
+				held--
+				go func() { // observe the slot mid-backoff
+					time.Sleep(500 * time.Millisecond)
+					heldDuringWait = append(heldDuringWait, held)
+				}()
+			},
+			Acquire: func(context.Context) error { held++; return nil },
+		})
+		synctest.Wait()
+		if out.Result != Failed || out.Attempts != 3 {
+			t.Fatalf("outcome %v after %d attempts", out.Result, out.Attempts)
+		}
+		if !slices.Equal(heldAtAttempt, []int{1, 1, 1}) || !slices.Equal(heldDuringWait, []int{0, 0}) || held != 1 {
+			t.Errorf("slots held at each attempt %v, during each backoff %v, at the end %d; want [1 1 1], [0 0], 1",
+				heldAtAttempt, heldDuringWait, held)
+		}
+	})
+}
+
+// TestAcquireFailureCancels: a slot that cannot be taken again (shutdown)
+// ends the Send as Canceled, claiming no outcome.
+func TestAcquireFailureCancels(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := withTransport(Config{Retries: 2, WaitMin: time.Second, WaitMax: time.Second}, fakeTransport(func(r *http.Request) (*http.Response, error) {
+			return respond(r, 500, nil), nil
+		}))
+		out := c.Send(context.Background(), Request{
+			URL: "http://hooks.example/x", Timeout: time.Minute,
+			Release: func() {},
+			Acquire: func(context.Context) error { return context.Canceled },
+		})
+		if out.Result != Canceled || out.Attempts != 1 {
+			t.Fatalf("outcome %v after %d attempts, want canceled after 1", out.Result, out.Attempts)
+		}
+	})
 }
 
 // TestErrorsRedactURL: errors carry the URL without its query or

@@ -277,59 +277,13 @@ func (r *Router) deadLetterRecord(dl *record.DeadLetter, ev *event.Event, subscr
 		}
 		return out, nil
 	}
-	out, err := build()
-	if err != nil || r.cfg.MaxRecordBytes <= 0 || RecordSize(out) <= r.cfg.MaxRecordBytes {
-		return out, err
-	}
-	if dl.Raw == nil {
-		return out, nil // nothing to cut
-	}
 	// Too large for the DLQ topic: keep as much of the raw value as fits.
 	// The provenance still points at the whole record in the source topic.
-	full := len(dl.Raw.Value)
-	note := dl.LastError
-	for range 4 {
-		excess := RecordSize(out) - r.cfg.MaxRecordBytes
-		if excess <= 0 {
-			return out, nil
-		}
-		// The value is base64 in JSON: 4 bytes for every 3 of raw value.
-		keep := len(dl.Raw.Value) - (excess*3+3)/4 - 256
-		if keep <= 0 {
-			dl.Raw.Value = nil
-			dl.Raw.Headers = nil
-			dl.Raw.Key = nil
-		} else {
-			dl.Raw.Value = dl.Raw.Value[:keep]
-		}
-		dl.Raw.Truncated = true
-		dl.LastError = fmt.Sprintf("%s; raw value truncated to %d of %d bytes (the whole record is at %s)",
-			note, len(dl.Raw.Value), full, dl.Source)
-		if out, err = build(); err != nil {
-			return nil, err
-		}
-	}
-	if RecordSize(out) > r.cfg.MaxRecordBytes {
-		dl.Raw = nil
-		return build()
-	}
-	return out, nil
+	return dl.Fit(r.cfg.MaxRecordBytes, nil, build)
 }
 
-// RecordSize estimates the bytes r takes in a record batch of its own: key,
-// value and headers plus the batch and per-field framing, rounded up.
-func RecordSize(r *kgo.Record) int {
-	const (
-		batchOverhead  = 61 // the v2 record batch header
-		recordOverhead = 40 // length, attributes, deltas, key/value lengths
-		headerOverhead = 10 // two varint lengths per header
-	)
-	n := batchOverhead + recordOverhead + len(r.Key) + len(r.Value)
-	for _, h := range r.Headers {
-		n += headerOverhead + len(h.Key) + len(h.Value)
-	}
-	return n
-}
+// RecordSize estimates the bytes r takes in a record batch of its own.
+func RecordSize(r *kgo.Record) int { return record.RecordSize(r) }
 
 // ErrRecordTooLarge means a record Route would produce exceeds
 // Config.MaxRecordBytes.

@@ -45,9 +45,10 @@ func config(t testing.TB) fanout.Config {
 
 // subscriptions covers every way a subscription can match or not.
 func subscriptions() []*record.Subscription {
-	paused := routetest.Sub("paused", "", "*")
+	// Paused and disabled subscriptions get deliveries like active ones.
+	paused := routetest.Sub("paused", "", "order.*")
 	paused.State = record.StatePaused
-	disabled := routetest.Sub("disabled", "", "*")
+	disabled := routetest.Sub("disabled", "", "order.*")
 	disabled.State = record.StateDisabled
 	return []*record.Subscription{
 		routetest.Sub("all", "", "*"),
@@ -74,8 +75,8 @@ func TestRoute(t *testing.T) {
 	if len(failed) != 1 || failed[0].SubscriptionID != "broken" || !errors.Is(failed[0].Err, filter.ErrCompile) {
 		t.Fatalf("compile failures = %v, want only the broken filter", failed)
 	}
-	if set.Len() != 9 {
-		t.Fatalf("set has %d subscriptions, want 9 (paused and disabled left out)", set.Len())
+	if set.Len() != 11 {
+		t.Fatalf("set has %d subscriptions, want 11 (paused and disabled included)", set.Len())
 	}
 
 	invalidPayment := routetest.Payment("evt_neg", -5)
@@ -112,12 +113,12 @@ func TestRoute(t *testing.T) {
 		{
 			name:     "order shipped",
 			rec:      routetest.Binary(src, routetest.Order("evt_4", "shipped")),
-			wantSubs: []string{"all", "orders", "shipped"},
+			wantSubs: []string{"all", "disabled", "orders", "paused", "shipped"},
 		},
 		{
 			name:     "order paid",
 			rec:      routetest.Binary(src, routetest.Order("evt_5", "paid")),
-			wantSubs: []string{"all", "orders"},
+			wantSubs: []string{"all", "disabled", "orders", "paused"},
 		},
 		{
 			name:       "unknown type allowed",

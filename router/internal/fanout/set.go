@@ -7,8 +7,8 @@ import (
 	"github.com/hookline/hookline/schemas/record"
 )
 
-// Set is an immutable snapshot of the active subscriptions with their
-// filters compiled. Build one with a Compiler.
+// Set is an immutable snapshot of the subscriptions with their filters
+// compiled. Build one with a Compiler.
 type Set struct {
 	targets []target
 }
@@ -19,7 +19,7 @@ type target struct {
 	err error           // the filter does not compile: never matches
 }
 
-// Len returns the number of active subscriptions in s.
+// Len returns the number of subscriptions in s.
 func (s *Set) Len() int { return len(s.targets) }
 
 // FilterError is a subscription filter that failed to compile or to
@@ -51,8 +51,11 @@ type compiled struct {
 // NewCompiler returns an empty Compiler.
 func NewCompiler() *Compiler { return &Compiler{cache: map[filterKey]compiled{}} }
 
-// Compile returns the Set of the active subscriptions among subs (paused
-// and disabled ones are left out), in the order given. It also returns the
+// Compile returns the Set of subs, in the order given. Paused and disabled
+// subscriptions are in it like active ones: the dispatcher parks a paused
+// subscription's deliveries until it resumes and dead-letters a disabled
+// one's as endpoint_disabled (replayable once it is enabled again), so no
+// event is silently skipped while a subscription is not active. It also returns the
 // filters that failed to compile for the first time, for the caller to
 // report once; those subscriptions stay in the Set and match nothing.
 // subs must not be modified afterwards.
@@ -61,9 +64,6 @@ func (c *Compiler) Compile(subs []*record.Subscription) (*Set, []FilterError) {
 	var failed []FilterError
 	set := &Set{targets: make([]target, 0, len(subs))}
 	for _, s := range subs {
-		if !s.Active() {
-			continue
-		}
 		t := target{sub: s}
 		if s.Filter != "" {
 			k := filterKey{s.ID, s.Filter}
@@ -79,7 +79,7 @@ func (c *Compiler) Compile(subs []*record.Subscription) (*Set, []FilterError) {
 		}
 		set.targets = append(set.targets, t)
 	}
-	// Forget filters of deleted, paused or changed subscriptions.
+	// Forget filters of deleted or changed subscriptions.
 	c.cache = next
 	return set, failed
 }

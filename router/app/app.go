@@ -187,6 +187,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	ops := opshttp.New(cfg.AdminAddr, reg, log.Named("ops"))
 	ops.AddCheck("subscriptions", table.Check)
+	ops.AddCheck("router", router.Check)
 
 	log.Info("router starting", zap.Strings("brokers", cfg.Kafka.Brokers), zap.String("topic_prefix", cfg.TopicPrefix),
 		zap.Strings("sources", cfg.Sources), zap.String("transactional_id", cfg.TransactionalID))

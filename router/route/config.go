@@ -23,6 +23,13 @@ const (
 	// an instance that crashed and did not come back (a new transactional
 	// id) blocks its partitions' consumption.
 	DefaultTransactionTimeout = 20 * time.Second
+	// DefaultMaxRetryBackoff caps the pause between attempts while Kafka
+	// does not answer.
+	DefaultMaxRetryBackoff = 5 * time.Second
+	// DefaultMissingTopicGrace is how long a missing deliveries or DLQ
+	// topic is retried before Run gives up: long enough for a broker
+	// restart to load its metadata, short enough to report a typo.
+	DefaultMissingTopicGrace = 2 * time.Minute
 )
 
 // Config configures a Router. Zero fields take the defaults noted.
@@ -78,6 +85,13 @@ type Config struct {
 	// DrainTimeout bounds how long Run finishes the batch in hand after its
 	// context ends; default DefaultDrainTimeout.
 	DrainTimeout time.Duration
+	// MaxRetryBackoff caps the pause between attempts while Kafka does not
+	// answer; default DefaultMaxRetryBackoff.
+	MaxRetryBackoff time.Duration
+	// MissingTopicGrace is how long producing to a missing topic is
+	// retried before Run ends with ErrConfig; default
+	// DefaultMissingTopicGrace.
+	MissingTopicGrace time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -104,6 +118,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.TransactionTimeout == 0 {
 		c.TransactionTimeout = DefaultTransactionTimeout
+	}
+	if c.MaxRetryBackoff == 0 {
+		c.MaxRetryBackoff = DefaultMaxRetryBackoff
+	}
+	if c.MissingTopicGrace == 0 {
+		c.MissingTopicGrace = DefaultMissingTopicGrace
 	}
 }
 
@@ -138,6 +158,8 @@ func (c Config) Validate() error {
 		return errors.New("route: max poll records must be positive")
 	case c.DrainTimeout < 0:
 		return errors.New("route: drain timeout must not be negative")
+	case c.MaxRetryBackoff < 0 || c.MissingTopicGrace < 0:
+		return errors.New("route: max retry backoff and missing topic grace must not be negative")
 	}
 	return nil
 }
@@ -178,6 +200,11 @@ func (c Config) clientOpts() []kgo.Opt {
 	if c.RebalanceTimeout > 0 {
 		opts = append(opts, kgo.RebalanceTimeout(c.RebalanceTimeout))
 	}
-	opts = append(opts, kgo.TransactionTimeout(c.TransactionTimeout))
+	opts = append(opts, kgo.TransactionTimeout(c.TransactionTimeout),
+		// A produce that cannot reach a broker fails within half the
+		// transaction timeout, so the Router aborts and retries the
+		// batch itself (and reports not ready) instead of waiting in
+		// Flush while the broker times the transaction out.
+		kgo.RecordDeliveryTimeout(c.TransactionTimeout/2))
 	return opts
 }

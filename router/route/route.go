@@ -106,6 +106,8 @@ type Router struct {
 	validatorSet bool
 	now          func() time.Time
 
+	out outage // touched by Run's goroutine only, except out.down
+
 	core       *fanout.Router
 	compiler   *fanout.Compiler
 	set        *fanout.Set
@@ -123,6 +125,7 @@ func New(cfg Config, subs Subscriptions, opts ...Option) (*Router, error) {
 	for _, o := range opts {
 		o.apply(r)
 	}
+	r.out = outage{log: r.log, maxBackoff: cfg.MaxRetryBackoff, now: time.Now}
 	if !r.validatorSet {
 		reg, err := registry.Default()
 		if err != nil {
@@ -142,9 +145,19 @@ func New(cfg Config, subs Subscriptions, opts ...Option) (*Router, error) {
 }
 
 // Run waits for the subscription table, then consumes and routes until ctx
-// ends. Call it once per Router. It returns nil after a clean shutdown, and an error when Kafka
-// fails in a way a restart must fix (a fenced transactional id, a
-// transaction that cannot end).
+// ends. Call it once per Router. It returns nil after a clean shutdown.
+//
+// Kafka outages do not end Run: a transaction that fails (an unreachable
+// broker, a coordinator that moved or is loading, an aborted produce) is
+// aborted as franz-go's GroupTransactSession documents, and its batch is
+// routed again once Kafka answers, after a capped exponential backoff.
+// When a commit's outcome is unknown (the connection broke during
+// EndTxn), the Router starts a new session: its InitProducerID fences and
+// aborts whatever the old one left open, and its group join reads the
+// committed offsets back from the broker, so no batch is routed twice.
+// Run ends with an error wrapping ErrFenced when a newer instance took the
+// transactional id over, and ErrConfig when Kafka refuses the
+// configuration; each is logged once by the caller.
 func (r *Router) Run(ctx context.Context) error {
 	if err := r.subs.WaitReady(ctx); err != nil {
 		if ctx.Err() != nil {
@@ -152,20 +165,42 @@ func (r *Router) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("route: waiting for subscriptions: %w", err)
 	}
-	sess, err := kgo.NewGroupTransactSession(r.cfg.clientOpts()...)
-	if err != nil {
-		return fmt.Errorf("route: %w", err)
-	}
-	// Fence any previous incarnation of this transactional id before the
-	// first poll: initializing the producer id aborts the transaction a
-	// crashed incarnation left open, whose pending offsets would otherwise
-	// stall this member's offset fetches until that transaction timed out.
-	if _, _, err := sess.Client().ProducerID(ctx); err != nil {
-		sess.Close()
+	r.log.Info("router consuming",
+		zap.Strings("sources", r.cfg.Sources), zap.Bool("regex", r.cfg.SourceRegex),
+		zap.String("group", r.cfg.Group), zap.String("transactional_id", r.cfg.TransactionalID),
+		zap.String("deliveries", r.cfg.Topics.Deliveries()))
+	for {
+		err := r.session(ctx)
 		if ctx.Err() != nil {
+			r.log.Info("router stopped; left the group")
 			return nil
 		}
-		return fmt.Errorf("route: initializing transactional producer %q: %w", r.cfg.TransactionalID, err)
+		re := &restart{reason: "the session ended", err: errors.New("no error")}
+		if err != nil && !errors.As(err, &re) {
+			return err
+		}
+		r.log.Info("starting a new Kafka session", zap.String("reason", re.reason))
+		if !sleep(ctx, r.out.fail("starting a new session", re.err)) {
+			return nil
+		}
+	}
+}
+
+// restart asks Run for a new session.
+type restart struct {
+	reason string
+	err    error
+}
+
+func (e *restart) Error() string { return "route: " + e.reason + ": " + e.err.Error() }
+func (e *restart) Unwrap() error { return e.err }
+
+// session runs one transactional group session until ctx ends (nil), the
+// session must be replaced (*restart), or a fatal error.
+func (r *Router) session(ctx context.Context) error {
+	sess, err := kgo.NewGroupTransactSession(r.cfg.clientOpts()...)
+	if err != nil {
+		return fmt.Errorf("route: %w: %w", ErrConfig, err)
 	}
 	// Shutdown order: ctx ends polling; the batch in hand is routed and
 	// its transaction ended under work, which outlives ctx by at most
@@ -174,7 +209,7 @@ func (r *Router) Run(ctx context.Context) error {
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	defer context.AfterFunc(ctx, func() {
-		// Ends with Run at the latest (cancelWork is deferred).
+		// Ends with session at the latest (cancelWork is deferred).
 		t := time.NewTimer(r.cfg.DrainTimeout)
 		defer t.Stop()
 		select {
@@ -184,56 +219,151 @@ func (r *Router) Run(ctx context.Context) error {
 		}
 	})()
 
-	r.log.Info("router consuming",
-		zap.Strings("sources", r.cfg.Sources), zap.Bool("regex", r.cfg.SourceRegex),
-		zap.String("group", r.cfg.Group), zap.String("transactional_id", r.cfg.TransactionalID),
-		zap.String("deliveries", r.cfg.Topics.Deliveries()))
-	var backoff time.Duration
+	// Fence any previous incarnation of this transactional id before the
+	// first poll: initializing the producer id aborts the transaction a
+	// crashed incarnation (or this process's previous session) left open,
+	// whose pending offsets would otherwise stall this member's offset
+	// fetches until that transaction timed out.
 	for {
-		fetches := sess.PollRecords(ctx, r.cfg.MaxPollRecords)
-		if fetches.IsClientClosed() {
-			return nil
-		}
-		fetches.EachError(func(t string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
-				r.log.Warn("fetch error", zap.String("topic", t), zap.Int32("partition", p), zap.Error(err))
-			}
-		})
-		if !fetches.Empty() {
-			produceErr, err := r.transact(work, sess, fetches)
-			if err != nil {
-				return err
-			}
-			if produceErr != nil {
-				// Kafka refused a record (a missing topic, a broker
-				// down); the batch is consumed again after a pause.
-				backoff = min(max(2*backoff, 100*time.Millisecond), 10*time.Second)
-				r.log.Warn("producing failed; transaction aborted, routing the batch again",
-					zap.Duration("backoff", backoff), zap.Error(produceErr))
-				if !sleep(ctx, backoff) {
-					return nil
-				}
-			} else {
-				backoff = 0
-			}
+		_, _, err := sess.Client().ProducerID(ctx)
+		if err == nil {
+			break
 		}
 		if ctx.Err() != nil {
-			r.log.Info("router stopping: leaving the group")
+			return nil
+		}
+		if err := r.fatal(err, time.Time{}); err != nil {
+			return fmt.Errorf("initializing transactional producer %q: %w", r.cfg.TransactionalID, err)
+		}
+		if !sleep(ctx, r.out.fail("initializing the transactional producer", err)) {
+			return nil
+		}
+	}
+
+	var missingSince time.Time
+	for {
+		fetches := sess.PollRecords(ctx, r.cfg.MaxPollRecords)
+		if fetches.IsClientClosed() || ctx.Err() != nil && fetches.Empty() {
+			return nil
+		}
+		var fetchErr error
+		fetches.EachError(func(t string, p int32, err error) {
+			if errors.Is(err, context.Canceled) || fetchErr != nil {
+				return
+			}
+			fetchErr = fmt.Errorf("fetching %s[%d]: %w", t, p, err)
+		})
+		if fetchErr != nil {
+			if isConfigErr(fetchErr) {
+				return fmt.Errorf("%w: %w", ErrConfig, fetchErr)
+			}
+			if fetches.Empty() && !sleep(ctx, r.out.fail("fetching", fetchErr)) {
+				return nil
+			}
+		}
+		if fetches.Empty() {
+			continue
+		}
+		began := time.Now()
+		committed, produceErr, endErr := r.transact(work, sess, fetches)
+		switch {
+		case endErr != nil:
+			if work.Err() != nil {
+				r.log.Warn("shutdown: the drain timeout ended the transaction in hand; the next instance aborts it", zap.Error(endErr))
+				return nil
+			}
+			if err := r.fatal(endErr, began); err != nil {
+				return err
+			}
+			if err := r.recoverEnd(ctx, work, sess, produceErr == nil, endErr, began); err != nil {
+				return err
+			}
+		case produceErr != nil:
+			if work.Err() != nil {
+				return nil
+			}
+			if err := r.fatal(produceErr, began); err != nil {
+				return err
+			}
+			if isMissingTopic(produceErr) {
+				if missingSince.IsZero() {
+					missingSince = time.Now()
+				} else if time.Since(missingSince) >= r.cfg.MissingTopicGrace {
+					return fmt.Errorf("%w: a topic is still missing after %v: %w", ErrConfig, r.cfg.MissingTopicGrace, produceErr)
+				}
+			} else {
+				missingSince = time.Time{}
+			}
+			// Kafka refused a record; the transaction was aborted and
+			// the batch is consumed again after a pause.
+			if !sleep(ctx, r.out.fail("producing (transaction aborted; the batch is routed again)", produceErr)) {
+				return nil
+			}
+		case committed:
+			missingSince = time.Time{}
+			r.out.ok()
+		}
+		if ctx.Err() != nil {
 			return nil
 		}
 	}
 }
 
-// sleep waits d or until ctx ends, reporting whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
+// recoverEnd handles a transaction whose End failed. As franz-go
+// documents, it ends it again with an abort until Kafka confirms. If the
+// failed End tried to commit, the commit may have happened (the reply was
+// lost), and the session's idea of the committed offsets may be stale:
+// the session is then replaced, so that the new one fences the old
+// producer epoch and reads the committed offsets from the broker.
+func (r *Router) recoverEnd(ctx, work context.Context, sess *kgo.GroupTransactSession, triedCommit bool, endErr error, began time.Time) error {
+	err := endErr
+	for {
+		if !sleep(ctx, r.out.fail("ending a transaction", err)) {
+			return nil
+		}
+		if _, err = sess.End(work, kgo.TryAbort); err == nil {
+			break
+		}
+		if work.Err() != nil {
+			return nil
+		}
+		if err := r.fatal(err, began); err != nil {
+			return err
+		}
 	}
+	if !triedCommit {
+		return nil // the session rewound to its committed offsets
+	}
+	// Leave the group only once a broker answers, so that the next
+	// session does not wait for this member's session to time out.
+	for {
+		err := sess.Client().Ping(ctx)
+		if err == nil {
+			break
+		}
+		if !sleep(ctx, r.out.fail("reaching a broker", err)) {
+			return nil
+		}
+	}
+	return &restart{reason: "the outcome of a commit is unknown", err: endErr}
+}
+
+// fatal returns the error that ends Run for err, or nil if err is to be
+// ridden out. A fencing error is fatal unless the transaction has been
+// open longer than the transaction timeout (began is its start; zero if
+// none is open): the broker then aborted it itself and bumped the epoch,
+// and a new session recovers.
+func (r *Router) fatal(err error, began time.Time) error {
+	switch {
+	case isConfigErr(err):
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	case isFencing(err):
+		if !began.IsZero() && time.Since(began) >= r.cfg.TransactionTimeout {
+			return &restart{reason: "the broker aborted a transaction that outlived the transaction timeout", err: err}
+		}
+		return fmt.Errorf("%w: %w", ErrFenced, err)
+	}
+	return nil
 }
 
 // notice is something to log once the transaction that produced it has
@@ -243,14 +373,14 @@ type notice struct {
 	res *fanout.Result
 }
 
-// transact routes one batch in one transaction. It returns the first
-// produce error (the transaction was then aborted), or an error that ends
-// the Router.
-func (r *Router) transact(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches) (produceErr, err error) {
+// transact routes one batch in one transaction. It reports whether the
+// transaction committed, the first produce error (the transaction was then
+// aborted), and an error ending the transaction; see recoverEnd.
+func (r *Router) transact(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches) (committed bool, produceErr, endErr error) {
 	start := time.Now()
 	set := r.snapshot()
 	if err := sess.Begin(); err != nil {
-		return nil, fmt.Errorf("route: beginning transaction: %w", err)
+		return false, nil, fmt.Errorf("beginning transaction: %w", err)
 	}
 	b := Batch{Events: map[string]int{}, DeadLetters: map[string]int{}, FilterErrors: map[string]int{}}
 	var notices []notice
@@ -271,12 +401,19 @@ func (r *Router) transact(ctx context.Context, sess *kgo.GroupTransactSession, f
 			results[i] = fanout.Result{}
 		}
 	}
-	produceErr = promise.Err()
-	committed, err := sess.End(ctx, kgo.TransactionEndTry(produceErr == nil))
+	// Wait for every produce before choosing commit or abort: a record
+	// that fails during End's own flush would otherwise go unnoticed
+	// until the commit.
+	if err := sess.Client().Flush(ctx); err != nil {
+		produceErr = err
+	} else {
+		produceErr = promise.Err()
+	}
+	committed, endErr = sess.End(ctx, kgo.TransactionEndTry(produceErr == nil))
 	took := time.Since(start)
-	if err != nil {
+	if endErr != nil {
 		r.rec.Aborted(took)
-		return produceErr, fmt.Errorf("route: ending transaction: %w", err)
+		return false, produceErr, fmt.Errorf("ending transaction: %w", endErr)
 	}
 	if !committed {
 		r.rec.Aborted(took)
@@ -284,7 +421,7 @@ func (r *Router) transact(ctx context.Context, sess *kgo.GroupTransactSession, f
 			r.log.Info("transaction aborted by a rebalance; the batch will be routed again",
 				zap.Int("records", fetches.NumRecords()))
 		}
-		return produceErr, nil
+		return false, produceErr, nil
 	}
 	r.rec.Committed(&b, took)
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
@@ -295,7 +432,17 @@ func (r *Router) transact(ctx context.Context, sess *kgo.GroupTransactSession, f
 	for _, n := range notices {
 		r.report(n.rec, n.res)
 	}
-	return nil, nil
+	return true, nil, nil
+}
+
+// Check reports ErrUnavailable while Kafka does not let the Router make
+// progress; use it as a readiness check. It is safe to call from any
+// goroutine.
+func (r *Router) Check() error {
+	if r.out.down.Load() {
+		return ErrUnavailable
+	}
+	return nil
 }
 
 // routeAll routes recs into results, spread over up to Config.Workers

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/platform/flagenv"
+	"github.com/hookline/hookline/platform/logging"
 	"github.com/hookline/hookline/schemas/topic"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -149,9 +150,11 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 }
 
 // Logger returns the option that sends franz-go's logs to log (warn level
-// and above, to keep them quiet by default).
+// and above, to keep them quiet by default). franz-go logs a warning for
+// every failed request while a broker is away, so each message is written
+// at most twice every 10 seconds; the components log the outage itself.
 func Logger(log *zap.Logger) kgo.Opt {
-	return kgo.WithLogger(kzap.New(log.Named("kafka"), kzap.Level(kgo.LogLevelWarn)))
+	return kgo.WithLogger(kzap.New(logging.Sampled(log.Named("kafka"), 10*time.Second, 2), kzap.Level(kgo.LogLevelWarn)))
 }
 
 // Metrics returns the option that records client metrics into reg under

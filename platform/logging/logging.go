@@ -5,6 +5,9 @@ package logging
 import (
 	"flag"
 	"fmt"
+	"io"
+	"os"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -42,22 +45,49 @@ func orDefault(s, d string) string {
 	return s
 }
 
-// New builds a logger writing to stderr.
+// Sampling of repeated lines: per level and message, the first
+// sampleFirst lines of every second are written, then every
+// sampleThereafter-th. A Kafka outage or a flood of bad events then costs a
+// bounded number of lines; metrics still count every occurrence.
+const (
+	sampleFirst      = 10
+	sampleThereafter = 100
+)
+
+// New builds a logger writing to stderr. Both formats sample repeated
+// lines, and only DPanic and above (bugs) carry a stack trace: warnings
+// and errors about the outside world (a broker away, a webhook failing)
+// are one line each.
 func New(c Config) (*zap.Logger, error) {
+	return NewTo(c, os.Stderr)
+}
+
+// NewTo is New writing to w.
+func NewTo(c Config, w io.Writer) (*zap.Logger, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	lvl, _ := zapcore.ParseLevel(orDefault(c.Level, "info"))
-	var zc zap.Config
+	var enc zapcore.Encoder
 	if c.Format == "console" {
-		zc = zap.NewDevelopmentConfig()
+		ec := zap.NewDevelopmentEncoderConfig()
+		enc = zapcore.NewConsoleEncoder(ec)
 	} else {
-		zc = zap.NewProductionConfig()
-		zc.EncoderConfig.TimeKey = "time"
-		zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+		ec := zap.NewProductionEncoderConfig()
+		ec.TimeKey = "time"
+		ec.EncodeTime = zapcore.ISO8601TimeEncoder
+		enc = zapcore.NewJSONEncoder(ec)
 	}
-	zc.Level = zap.NewAtomicLevelAt(lvl)
-	zc.OutputPaths = []string{"stderr"}
-	zc.ErrorOutputPaths = []string{"stderr"}
-	return zc.Build()
+	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), zap.NewAtomicLevelAt(lvl))
+	core = zapcore.NewSamplerWithOptions(core, time.Second, sampleFirst, sampleThereafter)
+	return zap.New(core, zap.AddCaller(), zap.AddStacktrace(zapcore.DPanicLevel), zap.ErrorOutput(zapcore.Lock(zapcore.AddSync(w)))), nil
+}
+
+// Sampled returns l writing, per level and message, at most first lines
+// every tick and dropping the rest. Use it for chatty libraries (franz-go
+// logs a warning for every failed request while a broker is away).
+func Sampled(l *zap.Logger, tick time.Duration, first int) *zap.Logger {
+	return l.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		return zapcore.NewSamplerWithOptions(c, tick, first, 0)
+	}))
 }

@@ -146,6 +146,12 @@ func parse(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	return cfg, cfg.Validate()
 }
 
+// Transient reports whether restarting the router can fix err: false for
+// route.ErrFenced and route.ErrConfig.
+func Transient(err error) bool {
+	return !errors.Is(err, route.ErrFenced) && !errors.Is(err, route.ErrConfig)
+}
+
 // Run runs the router until ctx ends. args exclude the program name.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := parse(args, getenv, stdout, stderr)
@@ -196,7 +202,10 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var g lifecycle.Group
 	g.Add("ops", ops.Run)
 	g.Add("subscriptions", table.Run)
-	g.Add("router", router.Run)
+	// The router rides out Kafka outages itself; a restart in place is
+	// the safety net for anything else, but not for being fenced or
+	// misconfigured, which end the process with the cause.
+	g.Add("router", router.Run, lifecycle.Restart(Transient))
 	err = g.Run(ctx, log)
 	log.Info("router stopped", zap.Error(err))
 	return err

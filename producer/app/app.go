@@ -24,6 +24,7 @@ import (
 	"github.com/hookline/hookline/platform/opshttp"
 	"github.com/hookline/hookline/platform/subtable"
 	"github.com/hookline/hookline/producer/internal/httpapi"
+	"github.com/hookline/hookline/producer/internal/kafkahealth"
 	"github.com/hookline/hookline/producer/internal/subadmin"
 	"github.com/hookline/hookline/producer/publish"
 	"github.com/hookline/hookline/schemas/topic"
@@ -191,8 +192,12 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, listening chan<- str
 	withMetrics := func(name string) []kgo.Opt { return append(slices.Clip(kopts), kclient.Metrics(reg, name)) }
 
 	names := topic.New(cfg.TopicPrefix)
+	// The health tracker watches the publishing client's connections and
+	// probes through it, so ingest answers 503 at once while Kafka is away.
+	var pub *publish.Client
+	health := kafkahealth.New(func(ctx context.Context) error { return pub.Ping(ctx) }, log.Named("kafka"))
 	popts := []publish.Opt{
-		publish.KafkaOpts(withMetrics("producer")...),
+		publish.KafkaOpts(append(withMetrics("producer"), kgo.WithHooks(health.Hooks()))...),
 		publish.Topic(cfg.SourceTopic),
 		publish.Source(cfg.DefaultSource),
 		publish.MaxEventBytes(cfg.MaxEventBytes),
@@ -203,7 +208,7 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, listening chan<- str
 	if cfg.AllowUnknownTypes {
 		popts = append(popts, publish.AllowUnknownTypes())
 	}
-	pub, err := publish.New(popts...)
+	pub, err = publish.New(popts...)
 	if err != nil {
 		return err
 	}
@@ -214,19 +219,15 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, listening chan<- str
 		subadmin.WithLogger(log.Named("subscriptions")),
 		subadmin.ReadYourWritesTimeout(cfg.ReadYourWritesTimeout),
 		subadmin.TestSource(cfg.DefaultSource))
-	kafkaCheck := func() error {
-		pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		return pub.Ping(pctx)
-	}
 	api := httpapi.New(cfg.api(), pub, store,
 		httpapi.WithLogger(log.Named("api")),
 		httpapi.WithRecorder(newMetrics(reg)),
 		httpapi.WithCheck("subscriptions", table.Check),
-		httpapi.WithCheck("kafka", kafkaCheck))
+		httpapi.WithCheck("kafka", health.Check),
+		httpapi.WithKafkaHealth(health))
 	ops := opshttp.New(cfg.AdminAddr, reg, log.Named("ops"))
 	ops.AddCheck("subscriptions", table.Check)
-	ops.AddCheck("kafka", kafkaCheck)
+	ops.AddCheck("kafka", health.Check)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -247,6 +248,7 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, listening chan<- str
 	var g lifecycle.Group
 	g.Add("ops", ops.Run)
 	g.Add("subscriptions", table.Run)
+	g.Add("kafka-health", health.Run)
 	g.Add("publish", func(ctx context.Context) error {
 		<-ctx.Done()
 		fctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -329,5 +330,101 @@ func TestReadyzFollowsKafka(t *testing.T) {
 	}
 	if a := get(t, "http://"+s.ops+"/healthz"); a.status != 200 {
 		t.Errorf("/healthz with Kafka down: %d, want 200 (the process is alive)", a.status)
+	}
+}
+
+// TestIngestRidesOutOutage stops the broker under a running API: ingest
+// must answer 503 with Retry-After without waiting for its (here one
+// minute) produce timeout, and accept again once the broker is back on the
+// same port and data. A request sent with an Idempotency-Key during the
+// outage gets the same event id when it is retried after it.
+func TestIngestRidesOutOutage(t *testing.T) {
+	dir := t.TempDir()
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3), kfake.DataDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := kc.ListenAddrs()[0]
+	_, portText, _ := net.SplitHostPort(addr)
+	c := &kafkatest.Cluster{Kind: kafkatest.KindKfake, Brokers: []string{addr}}
+	names, source := c.Hookline(t, 3, 1)
+	s := start(t, c, names, source, "--produce-timeout", "1m")
+	base := "http://" + s.api
+	if a := send(t, "POST", base+"/v1/events", seedEvent); a.status != 202 {
+		t.Fatalf("POST before the outage: %d %s", a.status, a.body)
+	}
+
+	kc.Close()
+	// The first request may be the one that finds the broker gone; each
+	// must be answered long before the produce timeout.
+	client := &http.Client{Timeout: 20 * time.Second}
+	post := func(idemKey string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", base+"/v1/events", strings.NewReader(seedEvent))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		if idemKey != "" {
+			req.Header.Set("Idempotency-Key", idemKey)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("POST during the outage: %v (the API waited for the produce timeout)", err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	for range 3 {
+		resp, body := post("")
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("POST during the outage: %d (Retry-After %q) %s, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+	}
+	resp, body := post("order-42")
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("POST with Idempotency-Key during the outage: %d %s", resp.StatusCode, body)
+	}
+	var during struct {
+		Error struct {
+			IDs []string `json:"ids"`
+		} `json:"error"`
+		IDs []string `json:"ids"`
+	}
+	_ = json.Unmarshal([]byte(body), &during)
+
+	port := 0
+	if _, err := fmt.Sscan(portText, &port); err != nil {
+		t.Fatal(err)
+	}
+	kc, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3), kfake.DataDir(dir), kfake.Ports(port))
+	if err != nil {
+		t.Fatalf("restarting the broker on port %d: %v", port, err)
+	}
+	t.Cleanup(kc.Close)
+	var after answer
+	waitFor(t, func() bool {
+		after = send(t, "POST", base+"/v1/events", seedEvent)
+		return after.status == 202
+	}, "ingest to accept again after the broker came back")
+	resp, body = post("order-42")
+	if resp.StatusCode != 202 {
+		t.Fatalf("retry with Idempotency-Key after the outage: %d %s", resp.StatusCode, body)
+	}
+	var accepted struct {
+		IDs []string `json:"ids"`
+	}
+	if err := json.Unmarshal([]byte(body), &accepted); err != nil || len(accepted.IDs) != 1 {
+		t.Fatalf("accepted body %s: %v", body, err)
+	}
+	if ids := append(during.IDs, during.Error.IDs...); len(ids) != 1 || ids[0] != accepted.IDs[0] {
+		t.Errorf("ids during the outage %v, after %v: want the same id (derived from the Idempotency-Key)", ids, accepted.IDs)
+	}
+	for _, url := range []string{"http://" + s.ops + "/readyz", base + "/readyz"} {
+		waitFor(t, func() bool { return get(t, url).status == 200 }, url+" to be ready again")
+	}
+	select {
+	case err := <-s.done:
+		t.Fatalf("run ended: %v", err)
+	default:
 	}
 }

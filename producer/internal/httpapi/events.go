@@ -155,7 +155,32 @@ func (s *Server) ingest(r *http.Request, body []byte, idemKey string) ([]string,
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ProduceTimeout)
 	defer cancel()
+	if s.kafka != nil {
+		if err := s.kafka.Check(); err != nil {
+			s.rec.Events("unavailable", len(evs))
+			return nil, s.kafkaDown(evs)
+		}
+		// Kafka going down mid-request ends the wait at once; the
+		// records may still be written once it is back, under the same
+		// ids, which the 503 answer returns.
+		var downCancel context.CancelCauseFunc
+		ctx, downCancel = context.WithCancelCause(ctx)
+		defer downCancel(nil)
+		down, stop := s.kafka.Down(), make(chan struct{})
+		defer close(stop)
+		go func() { // ends with the request at the latest
+			select {
+			case <-down:
+				downCancel(errKafkaDown)
+			case <-stop:
+			}
+		}()
+	}
 	err := s.pub.PublishBatch(ctx, evs)
+	if err != nil && errors.Is(context.Cause(ctx), errKafkaDown) {
+		s.rec.Events("unavailable", len(evs))
+		return nil, s.kafkaDown(evs)
+	}
 	if err == nil {
 		s.rec.Events("accepted", len(evs))
 		return idsOf(evs), nil
@@ -167,6 +192,17 @@ func (s *Server) ingest(r *http.Request, body []byte, idemKey string) ([]string,
 		return nil, s.kafkaError(err)
 	}
 	return nil, s.refuse(evs, be.Errs, nil)
+}
+
+var errKafkaDown = errors.New("kafka went down")
+
+// kafkaDown is the answer to a request for which Kafka is down: 503 with
+// Retry-After, and the events' ids so that a retry can reuse them.
+func (s *Server) kafkaDown(evs []*event.Event) *apiError {
+	ae := &apiError{status: http.StatusServiceUnavailable, code: "kafka_unavailable", retryAfter: s.cfg.RetryAfter,
+		message: "Kafka is unreachable; retry later"}
+	ae.ids = idsOf(evs)
+	return ae
 }
 
 // refuse builds the answer for events that failed, one error per event

@@ -104,6 +104,7 @@ type Server struct {
 	log    *zap.Logger
 	rec    Recorder
 	checks map[string]Check
+	kafka  KafkaHealth
 	keys   [][sha256.Size]byte
 	idem   *idemCache
 	now    func() time.Time
@@ -125,6 +126,19 @@ func WithRecorder(r Recorder) Opt { return opt(func(s *Server) { s.rec = r }) }
 
 // WithCheck adds a readiness check that /readyz runs.
 func WithCheck(name string, c Check) Opt { return opt(func(s *Server) { s.checks[name] = c }) }
+
+// KafkaHealth says whether Kafka is reachable; *kafkahealth.Tracker.
+type KafkaHealth interface {
+	// Check returns nil while Kafka is reachable.
+	Check() error
+	// Down is closed once Kafka is found unreachable.
+	Down() <-chan struct{}
+}
+
+// WithKafkaHealth makes ingest answer 503 at once while h reports Kafka
+// down, and give up on requests in flight when it goes down, instead of
+// waiting for ProduceTimeout. By default every request waits.
+func WithKafkaHealth(h KafkaHealth) Opt { return opt(func(s *Server) { s.kafka = h }) }
 
 // WithClock sets the clock of the idempotency cache; default time.Now.
 func WithClock(now func() time.Time) Opt { return opt(func(s *Server) { s.now = now }) }

@@ -5,13 +5,17 @@
 // moment they need them, so configuration changes apply mid-flight.
 //
 // A Table is ready once it has read up to the end offsets the topic had
-// when Run started; /readyz reports that.
+// when Run started, and while it can reach Kafka: /readyz reports that.
+// During an outage the client reconnects by itself and the table catches
+// up on what it missed; Check reports ErrUnreachable meanwhile, and the
+// outage costs a few log lines, not one per retry.
 package subtable
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -26,6 +30,10 @@ import (
 // ErrNotReady is returned by Check before the table has caught up.
 var ErrNotReady = errors.New("subscription table has not caught up")
 
+// ErrUnreachable is returned by Check while the table's last exchange with
+// Kafka failed: it may be missing changes.
+var ErrUnreachable = errors.New("subscription table cannot reach Kafka")
+
 // Table is the in-memory subscription table.
 type Table struct {
 	opts  []kgo.Opt
@@ -39,6 +47,11 @@ type Table struct {
 	ready     chan struct{}
 	readyOnce sync.Once
 	invalid   atomic.Int64
+
+	// Unix nanoseconds of the last successful read from a broker and of
+	// the last failed dial or read, fed by the client's hooks.
+	lastOK, lastFail atomic.Int64
+	failCause        atomic.Pointer[error]
 }
 
 // Opt configures a Table.
@@ -101,14 +114,51 @@ func (t *Table) Invalid() int64 { return t.invalid.Load() }
 // Ready is closed once the table has caught up.
 func (t *Table) Ready() <-chan struct{} { return t.ready }
 
-// Check returns nil once ready; use it as a readiness check.
+// Check returns nil once ready and while Kafka answers; use it as a
+// readiness check.
 func (t *Table) Check() error {
 	select {
 	case <-t.ready:
-		return nil
 	default:
 		return ErrNotReady
 	}
+	if t.lastFail.Load() > t.lastOK.Load() {
+		if cause := t.failCause.Load(); cause != nil {
+			return fmt.Errorf("%w: %w", ErrUnreachable, *cause)
+		}
+		return ErrUnreachable
+	}
+	return nil
+}
+
+// hooks record the table client's exchanges with Kafka for Check. A
+// fetch long-polls (FetchMaxWait), so a reachable broker answers at least
+// twice a second.
+type hooks struct{ t *Table }
+
+var (
+	_ kgo.HookBrokerConnect = hooks{}
+	_ kgo.HookBrokerRead    = hooks{}
+)
+
+func (h hooks) OnBrokerConnect(_ kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	if err != nil {
+		h.t.failed(err)
+	}
+}
+
+func (h hooks) OnBrokerRead(_ kgo.BrokerMetadata, _ int16, _ int, _, _ time.Duration, err error) {
+	switch {
+	case err == nil:
+		h.t.lastOK.Store(time.Now().UnixNano())
+	case !errors.Is(err, net.ErrClosed) && !errors.Is(err, context.Canceled):
+		h.t.failed(err)
+	}
+}
+
+func (t *Table) failed(err error) {
+	t.failCause.Store(&err)
+	t.lastFail.Store(time.Now().UnixNano())
 }
 
 // WaitReady blocks until the table is ready or ctx ends.
@@ -128,7 +178,8 @@ func (t *Table) markReady() {
 	})
 }
 
-// Run reads and tails the topic until ctx ends.
+// Run reads and tails the topic until ctx ends. Kafka outages do not end
+// it: the client reconnects and the table catches up.
 func (t *Table) Run(ctx context.Context) error {
 	cl, err := kgo.NewClient(append(append([]kgo.Opt{}, t.opts...),
 		kgo.ConsumeTopics(t.topic),
@@ -136,6 +187,7 @@ func (t *Table) Run(ctx context.Context) error {
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(500*time.Millisecond),
 		kgo.KeepControlRecords(),
+		kgo.WithHooks(hooks{t}),
 	)...)
 	if err != nil {
 		return fmt.Errorf("subtable: %w", err)
@@ -147,6 +199,7 @@ func (t *Table) Run(ctx context.Context) error {
 	// nothing to read.
 	var starts, ends kadm.ListedOffsets
 	adm := kadm.NewClient(cl)
+	var out outage
 	for {
 		starts, err = adm.ListStartOffsets(ctx, t.topic)
 		if err == nil {
@@ -161,13 +214,20 @@ func (t *Table) Run(ctx context.Context) error {
 		if err == nil {
 			break
 		}
-		t.log.Warn("listing subscription topic offsets; retrying", zap.Error(err))
+		if ctx.Err() != nil {
+			return nil
+		}
+		t.failed(err)
+		out.fail(t.log, "listing subscription topic offsets; retrying", err)
+		timer := time.NewTimer(time.Second)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return nil
-		case <-time.After(time.Second):
+		case <-timer.C:
 		}
 	}
+	out.ok(t.log)
 	pending := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) {
 		if so, ok := starts.Lookup(o.Topic, o.Partition); !ok || so.Offset < o.Offset {
@@ -182,9 +242,15 @@ func (t *Table) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		fetchErr := false
 		fetches.EachError(func(topic string, p int32, err error) {
-			t.log.Warn("fetching subscriptions", zap.String("topic", topic), zap.Int32("partition", p), zap.Error(err))
+			fetchErr = true
+			t.failed(err)
+			out.fail(t.log, "fetching subscriptions", err, zap.String("topic", topic), zap.Int32("partition", p))
 		})
+		if !fetchErr && fetches.NumRecords() > 0 {
+			out.ok(t.log)
+		}
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 			for _, r := range p.Records {
 				// Control records (transaction markers) are kept only so
@@ -203,6 +269,38 @@ func (t *Table) Run(ctx context.Context) error {
 			t.markReady()
 		}
 	}
+}
+
+// outage keeps the log of a run of failures bounded: the first is a
+// warning, the rest are debug lines with a warning every 30 s, and the
+// recovery is one info line.
+type outage struct {
+	since, reminded time.Time
+	failures        int
+}
+
+func (o *outage) fail(log *zap.Logger, msg string, err error, fields ...zap.Field) {
+	now := time.Now()
+	o.failures++
+	fields = append(fields, zap.Error(err))
+	switch {
+	case o.since.IsZero():
+		o.since, o.reminded = now, now
+		log.Warn(msg, fields...)
+	case now.Sub(o.reminded) >= 30*time.Second:
+		o.reminded = now
+		log.Warn(msg, append(fields, zap.Int("failures", o.failures), zap.Duration("for", now.Sub(o.since).Round(time.Second)))...)
+	default:
+		log.Debug(msg, fields...)
+	}
+}
+
+func (o *outage) ok(log *zap.Logger) {
+	if o.since.IsZero() {
+		return
+	}
+	log.Info("subscription table reading again", zap.Duration("after", time.Since(o.since).Round(time.Millisecond)), zap.Int("failures", o.failures))
+	*o = outage{}
 }
 
 func (t *Table) apply(r *kgo.Record) {

@@ -2,12 +2,16 @@ package subtable_test
 
 import (
 	"context"
+	"errors"
+	"net"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/hookline/hookline/platform/kafkatest"
 	"github.com/hookline/hookline/platform/subtable"
 	"github.com/hookline/hookline/schemas/record"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -222,4 +226,53 @@ func TestReadyWhenRecordsWereDeleted(t *testing.T) {
 	if tbl.Len() != 0 {
 		t.Fatalf("table holds %d subscriptions after their records were deleted", tbl.Len())
 	}
+}
+
+// TestRidesOutBrokerRestart stops the broker under a ready table: Check
+// reports ErrUnreachable, Run keeps going, and once the broker is back on
+// the same port and data the table reads what changed and is ready again.
+func TestRidesOutBrokerRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DataDir(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := kc.ListenAddrs()[0]
+	c := &kafkatest.Cluster{Kind: kafkatest.KindKfake, Brokers: []string{addr}}
+	topic := c.Topic(t, 1, map[string]string{"cleanup.policy": "compact"})
+	cl := c.Client(t)
+	produce(t, cl, rec(t, topic, sub("a", "https://a.example/hook")))
+	tab := subtable.New(c.Opts(), topic)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tab.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	waitFor(t, "the table to be ready", func() bool { return tab.Check() == nil && tab.Len() == 1 })
+
+	kc.Close()
+	waitFor(t, "Check to report the outage", func() bool { return errors.Is(tab.Check(), subtable.ErrUnreachable) })
+	select {
+	case err := <-done:
+		t.Fatalf("Run ended during the outage: %v", err)
+	default:
+	}
+
+	_, portText, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(portText)
+	kc, err = kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DataDir(dir), kfake.Ports(port))
+	if err != nil {
+		t.Fatalf("restarting the broker on port %d: %v", port, err)
+	}
+	t.Cleanup(kc.Close)
+	produce(t, cl, rec(t, topic, sub("b", "https://b.example/hook")))
+	waitFor(t, "the table to read the change made after the restart", func() bool {
+		_, ok := tab.Get("b")
+		return ok && tab.Check() == nil
+	})
 }

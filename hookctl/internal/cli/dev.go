@@ -16,12 +16,12 @@ import (
 
 	dispatcher "github.com/hookline/hookline/dispatcher/app"
 	"github.com/hookline/hookline/platform/lifecycle"
+	"github.com/hookline/hookline/platform/logging"
 	producer "github.com/hookline/hookline/producer/app"
 	router "github.com/hookline/hookline/router/app"
 	"github.com/hookline/hookline/schemas/topic"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"go.uber.org/zap"
 )
 
 // devOptions are the flags of hookctl dev.
@@ -117,17 +117,29 @@ func runDev(ctx context.Context, o *options, d *devOptions) error {
 	// win over HOOKLINE_* variables, so a developer's environment cannot
 	// make two of them collide.
 	args := func(extra ...string) []string { return append(append([]string{}, common...), extra...) }
-	run := func(name string, fn func(context.Context, []string, func(string) string, io.Writer, io.Writer) error, a []string) {
-		g.Add(name, func(ctx context.Context) error { return fn(ctx, a, o.getenv, o.stderr, o.stderr) })
+	run := func(name string, fn func(context.Context, []string, func(string) string, io.Writer, io.Writer) error, a []string, opts ...lifecycle.Option) {
+		g.Add(name, func(ctx context.Context) error { return fn(ctx, a, o.getenv, o.stderr, o.stderr) }, opts...)
 	}
+	// Each component rides out Kafka outages by itself. One that still
+	// fails is restarted in place with backoff when a restart can help;
+	// otherwise (a port in use, a fenced router, a refused configuration,
+	// or restarts that keep failing) the whole stack stops and dev exits
+	// non-zero with the cause: never an API up in front of a dead pipeline.
 	run("producer", producer.Run, args("--addr", d.apiAddr, "--admin-addr", ops(0), "--api-keys", key, "--source-topic", topic.DefaultSource))
-	run("router", router.Run, args("--admin-addr", ops(1), "--source-topics", topic.DefaultSource, "--transactional-id", "hookline-router-dev"))
-	run("dispatcher", dispatcher.Run, args("--admin-addr", ops(2), "--allow-cidrs", d.allowCIDRs))
+	run("router", router.Run, args("--admin-addr", ops(1), "--source-topics", topic.DefaultSource, "--transactional-id", "hookline-router-dev"),
+		lifecycle.Restart(router.Transient))
+	run("dispatcher", dispatcher.Run, args("--admin-addr", ops(2), "--allow-cidrs", d.allowCIDRs),
+		lifecycle.Restart(func(error) bool { return true }))
+	log, err := logging.NewTo(logging.Config{Format: "console", Level: d.logLevel}, o.stderr)
+	if err != nil {
+		return err
+	}
+	log = log.Named("dev")
 
 	// The banner goes out once the API accepts connections, so the curl
 	// commands it shows work as soon as they are printed.
 	errc := make(chan error, 1)
-	go func() { errc <- g.Run(ctx, zap.NewNop()) }()
+	go func() { errc <- g.Run(ctx, log) }()
 	if waitListening(ctx, d.apiAddr, errc) {
 		fmt.Fprintf(o.stdout, `Hookline dev stack
   kafka      %s%s

@@ -198,13 +198,23 @@ type stack struct {
 
 func startStack(t *testing.T) *stack {
 	t.Helper()
-	c := kafkatest.New(t)
+	s, _ := startStackOn(t, kafkatest.New(t), nil)
+	return s
+}
+
+// startStackOn starts the stack on c, with env added to every binary's
+// environment, and returns it with its processes.
+func startStackOn(t *testing.T, c *kafkatest.Cluster, env map[string]string) (*stack, []*proc) {
+	t.Helper()
 	names, source := c.Hookline(t, 3, 0)
 	brokers := strings.Join(c.Brokers, ",")
 	common := map[string]string{
 		"HOOKLINE_BROKERS":      brokers,
 		"HOOKLINE_TOPIC_PREFIX": names.Prefix,
 		"HOOKLINE_LOG_LEVEL":    "info",
+	}
+	for k, v := range env {
+		common[k] = v
 	}
 	with := func(extra map[string]string) map[string]string {
 		m := map[string]string{}
@@ -243,7 +253,7 @@ func startStack(t *testing.T) *stack {
 	waitReady(t, disp, dispOps)
 	waitReady(t, prod, prodOps)
 	s.api = "http://" + apiAddr
-	return s
+	return s, []*proc{router, disp, prod}
 }
 
 // call sends a JSON request to the producer API and decodes the answer.

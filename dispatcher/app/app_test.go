@@ -14,10 +14,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hookline/hookline/dispatcher/internal/retry"
 	"github.com/hookline/hookline/platform/kafkatest"
 	"github.com/hookline/hookline/schemas/event"
 	"github.com/hookline/hookline/schemas/record"
@@ -142,8 +144,19 @@ func (h *hookEnv) env(group, admin string) map[string]string {
 // and counting deliveries by webhook-id.
 type sink struct {
 	mu   sync.Mutex
-	got  map[string]int
-	reqs int
+	got  map[string]int // successful requests by webhook-id
+	reqs int            // successful requests
+	// failing makes the receivers answer 503 without Retry-After; such
+	// requests count in tries only.
+	failing atomic.Bool
+	// tries, when not nil, records every request by webhook-id.
+	tries map[string][]try
+}
+
+// try is one request a receiver saw.
+type try struct {
+	at     time.Time // when it arrived
+	failed bool      // answered 503
 }
 
 func (s *sink) add(t *testing.T, secret string, delay time.Duration) *httptest.Server {
@@ -153,6 +166,7 @@ func (s *sink) add(t *testing.T, secret string, delay time.Duration) *httptest.S
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		at := time.Now()
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
 			return
@@ -165,10 +179,19 @@ func (s *sink) add(t *testing.T, secret string, delay time.Duration) *httptest.S
 		if delay > 0 {
 			time.Sleep(delay)
 		}
+		id, failed := r.Header.Get(webhook.HeaderID), s.failing.Load()
 		s.mu.Lock()
-		s.got[r.Header.Get(webhook.HeaderID)]++
-		s.reqs++
+		if s.tries != nil {
+			s.tries[id] = append(s.tries[id], try{at: at, failed: failed})
+		}
+		if !failed {
+			s.got[id]++
+			s.reqs++
+		}
 		s.mu.Unlock()
+		if failed {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
 	}))
 	t.Cleanup(srv.Close)
 	return srv
@@ -226,10 +249,31 @@ func (h *hookEnv) committedSum(t *testing.T, group string) int64 {
 	return sum
 }
 
-func (h *hookEnv) waitCommitted(t *testing.T, group string, timeout time.Duration) {
+// endSum returns the sum of a topic's end offsets: how many records it
+// holds.
+func (h *hookEnv) endSum(t *testing.T, topic string) int64 {
 	t.Helper()
+	ends, err := kadm.NewClient(h.prod).ListEndOffsets(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ends.Error(); err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	ends.Each(func(e kadm.ListedOffset) { sum += e.Offset })
+	return sum
+}
+
+// waitCommitted waits until group has committed the given topics (default
+// the deliveries topic) up to their end offsets as they are now.
+func (h *hookEnv) waitCommitted(t *testing.T, group string, timeout time.Duration, topics ...string) {
+	t.Helper()
+	if len(topics) == 0 {
+		topics = []string{h.names.Deliveries()}
+	}
 	adm := kadm.NewClient(h.prod)
-	ends, err := adm.ListEndOffsets(context.Background(), h.names.Deliveries())
+	ends, err := adm.ListEndOffsets(context.Background(), topics...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +291,7 @@ func (h *hookEnv) waitCommitted(t *testing.T, group string, timeout time.Duratio
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("group %s did not commit up to the end offsets within %s", group, timeout)
+			t.Fatalf("group %s did not commit %v up to their end offsets within %s", group, topics, timeout)
 		}
 		time.Sleep(50 * time.Millisecond) // polling the group's offsets
 	}
@@ -483,4 +527,143 @@ func TestCrashSafety(t *testing.T) {
 	}
 	n, total := s.counts()
 	t.Logf("%d kills: %d deliveries, %d requests (%d duplicates, all after crashes)", kills, n, total, total-n)
+}
+
+// TestMissingRetryTopics runs with a retry schedule of more tiers than
+// there are retry topics: Run fails at once, naming the missing topic and
+// the flag that creates it, rather than waiting for it.
+func TestMissingRetryTopics(t *testing.T) {
+	t.Parallel()
+	h := newHookEnv(t, 1) // retry topics 1 and 2
+	vars := h.env(kafkatest.Name(t, "dispatcher"), "127.0.0.1:0")
+	vars["HOOKLINE_RETRY_SCHEDULE"] = "1s,2s,3s"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- Run(ctx, nil, env(vars), io.Discard, io.Discard) }()
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Fatal("Run = nil, want an error about the missing retry topic")
+		}
+		for _, want := range []string{h.names.Retry(3), "3 tiers", "--retry-levels 3"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("Run = %q, want it to mention %q", err, want)
+			}
+		}
+		if strings.Contains(err.Error(), h.names.Retry(2)) {
+			t.Errorf("Run = %q, which calls the existing %s missing", err, h.names.Retry(2))
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run still running 30s later, want a configuration error")
+	}
+}
+
+// TestCrashSafetyWhileRetrying SIGKILLs the dispatcher binary twice while
+// 200 deliveries wait in retry topics: first in retry.1 after their first
+// attempt failed, then in retry.2 after their second. The receivers answer
+// 503 until the second kill and 200 after it. Every delivery arrives,
+// none is dead-lettered, each is tried exactly three times (every kill
+// comes after all outcomes were committed), and no attempt comes before
+// its tier's delay (less the jitter) after the previous one: the due times
+// read back from Kafka after a restart are honoured.
+func TestCrashSafetyWhileRetrying(t *testing.T) {
+	t.Parallel()
+	// A restart takes about 6s to consume again (the dead member's
+	// session must expire first). Tiers whose shortest delay (-20%) is
+	// longer than that make restarted dispatchers meet retry partitions
+	// whose heads are not due yet, so an attempt made before its due time
+	// would come too early here.
+	schedule := retry.Schedule{9 * time.Second, 10 * time.Second}
+	const tolerance = 50 * time.Millisecond // clocks: the receiver's monotonic, Kafka records' wall
+	h := newHookEnv(t, 4)
+	s := &sink{got: map[string]int{}, tries: map[string][]try{}}
+	s.failing.Store(true)
+	subs, dels, ids := subsAndDeliveries(t, h, s, 10, 20, 0)
+	h.put(t, subs...)
+	h.put(t, dels...)
+	group := kafkatest.Name(t, "dispatcher")
+	vars := h.env(group, "127.0.0.1:0")
+	vars["HOOKLINE_RETRY_SCHEDULE"] = schedule.String()
+	vars["HOOKLINE_RETRIES"] = "0" // no quick retries: attempt k comes from tier k-1
+	deadline := time.Now().Add(60 * time.Second)
+
+	// tried returns how many deliveries have been tried how often.
+	tried := func() map[int]int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		n := map[int]int{}
+		for _, id := range ids {
+			n[len(s.tries[id])]++
+		}
+		return n
+	}
+	p := startBinary(t, vars)
+	for tier := 1; tier <= len(schedule); tier++ {
+		// Every delivery failed its attempt from tier-1 and waits in
+		// tier; the group committed everything before it.
+		for h.endSum(t, h.names.Retry(tier)) < int64(len(ids)) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d deliveries in %s; tried: %v", h.endSum(t, h.names.Retry(tier)), len(ids), h.names.Retry(tier), tried())
+			}
+			time.Sleep(20 * time.Millisecond) // polling the retry topic
+		}
+		before := []string{h.names.Deliveries()}
+		for k := 1; k < tier; k++ {
+			before = append(before, h.names.Retry(k))
+		}
+		h.waitCommitted(t, group, time.Until(deadline), before...)
+		if n := tried(); n[tier] != len(ids) {
+			t.Fatalf("before kill %d: deliveries by number of tries %v, want all %d tried %d times", tier, n, len(ids), tier)
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = p.wait(t, 10*time.Second)
+		t.Logf("SIGKILL %d with %d deliveries waiting in %s", tier, len(ids), h.names.Retry(tier))
+		if tier == len(schedule) {
+			// The last tier's attempts succeed.
+			s.failing.Store(false)
+		}
+		p = startBinary(t, vars)
+	}
+
+	for n, _ := s.counts(); n < len(ids); n, _ = s.counts() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d deliveries arrived; tried: %v; %d dead letters", n, len(ids), tried(), h.endSum(t, h.names.DLQ()))
+		}
+		time.Sleep(20 * time.Millisecond) // polling the receivers
+	}
+	h.waitCommitted(t, group, time.Until(deadline), h.names.Deliveries(), h.names.Retry(1), h.names.Retry(2))
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.wait(t, 30*time.Second); err != nil {
+		t.Errorf("graceful stop: %v", err)
+	}
+	if n := h.endSum(t, h.names.DLQ()); n != 0 {
+		t.Errorf("%d dead letters, want none", n)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var shortest []time.Duration
+	for _, id := range ids {
+		tries := s.tries[id]
+		if len(tries) != 3 || !tries[0].failed || !tries[1].failed || tries[2].failed {
+			t.Errorf("delivery %s: tries %+v, want 503, 503, 200", id, tries)
+			continue
+		}
+		for k, d := range schedule {
+			gap, least := tries[k+1].at.Sub(tries[k].at), time.Duration(float64(d)*(1-retry.Jitter))-tolerance
+			if gap < least {
+				t.Errorf("delivery %s: attempt %d came %v after attempt %d, want at least %v (tier %d's %v less 20%%)", id, k+2, gap, k+1, least, k+1, d)
+			}
+			if len(shortest) <= k {
+				shortest = append(shortest, gap)
+			}
+			shortest[k] = min(shortest[k], gap)
+		}
+	}
+	t.Logf("%d deliveries tried 3 times; shortest gaps between attempts %v", len(ids), shortest)
 }

@@ -52,6 +52,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
@@ -68,8 +69,12 @@ import (
 )
 
 // fetchMaxWait bounds how long a fetch waits for new data (franz-go's
-// default is 5s).
-const fetchMaxWait = 250 * time.Millisecond
+// default is 5s). A partition resumed (its window drained, or its retry
+// head came due) joins the next fetch only once the fetch in flight
+// returns, so this is also how late a resumed partition can be: a
+// partition of 20-record windows moves at most 20 records per wait. An
+// idle dispatcher sends one fetch per wait and broker.
+const fetchMaxWait = 50 * time.Millisecond
 
 // Subscriptions is the live subscription table the dispatcher reads at
 // send time.
@@ -121,10 +126,17 @@ type Dispatcher struct {
 	topics []string       // consumed: deliveries, then retry 1..N
 	tiers  map[string]int // topic name to tier (0: deliveries)
 
-	mu       sync.Mutex
-	parts    map[tp]*partition
-	lanes    map[string]*lane
-	parked   map[string]int // deliveries of a subscription parked by this process and not yet back
+	mu    sync.Mutex
+	parts map[tp]*partition
+	lanes map[string]*lane
+	parkq map[string]*parkQueue // ordered subscriptions' parked deliveries, in order (park.go)
+	// mixedPartitions is set when the retry topics do not all have the
+	// deliveries topic's partition count: a subscription's records may
+	// then be spread over members, and park queues are not kept.
+	mixedPartitions bool
+	// batchMax is the largest record batch produced: franz-go's default,
+	// or less when a topic produced to accepts less (fitBatches).
+	batchMax int
 	gen      uint64
 	jobs     sync.WaitGroup // every job goroutine
 	running  int            // job goroutines alive
@@ -198,7 +210,8 @@ func New(cfg Config, subs Subscriptions, kafka []kgo.Opt, opts ...Opt) (*Dispatc
 		sem:      make(chan struct{}, cfg.MaxConcurrency),
 		parts:    map[tp]*partition{},
 		lanes:    map[string]*lane{},
-		parked:   map[string]int{},
+		parkq:    map[string]*parkQueue{},
+		batchMax: DefaultMaxRecordBytes,
 		tiers:    map[string]int{cfg.Topics.Deliveries(): 0},
 		finished: make(chan struct{}),
 		stop:     make(chan struct{}),
@@ -265,6 +278,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		// it short so a drained window refills quickly.
 		kgo.FetchMaxWait(fetchMaxWait),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// Retry records, parked deliveries and dead letters are produced
+		// synchronously by the job waiting on them, one at a time for an
+		// ordered subscription: franz-go's default 10ms linger would
+		// cap such a subscription at 100 records a second. Under load,
+		// records still batch while a request is in flight.
+		kgo.ProducerLinger(time.Millisecond),
+		kgo.ProducerBatchMaxBytes(int32(d.batchMax)),
 	)
 	if d.cfg.SessionTimeout > 0 {
 		opts = append(opts, kgo.SessionTimeout(d.cfg.SessionTimeout))
@@ -332,6 +352,7 @@ func (d *Dispatcher) checkTopics(ctx context.Context) error {
 				case want < 0:
 					want = len(td.Partitions)
 				case len(td.Partitions) != want:
+					d.mixedPartitions = true
 					d.log.Warn("retry topic has a different partition count than the deliveries topic; a subscription's retries may be handled by another dispatcher",
 						zap.String("topic", t), zap.Int("partitions", len(td.Partitions)), zap.Int("deliveries_partitions", want))
 				}
@@ -341,6 +362,7 @@ func (d *Dispatcher) checkTopics(ctx context.Context) error {
 					missing, len(d.cfg.RetrySchedule), len(d.cfg.RetrySchedule))
 			}
 			if err == nil {
+				d.fitBatches(ctx, adm)
 				return nil
 			}
 		}
@@ -353,6 +375,55 @@ func (d *Dispatcher) checkTopics(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// fitBatches reads max.message.bytes of the topics the dispatcher
+// produces to and keeps its record batches and dead letters within the
+// smallest: a batch larger than a topic accepts is refused whole, records
+// that would fit alone included. Best effort: on an error the limits stay.
+func (d *Dispatcher) fitBatches(ctx context.Context, adm *kadm.Client) {
+	produced := []string{d.cfg.Topics.DLQ(), d.cfg.Topics.Attempts(), d.cfg.Topics.Subscriptions()}
+	produced = append(produced, d.topics[1:]...)
+	rcs, err := adm.DescribeTopicConfigs(ctx, produced...)
+	if err != nil {
+		d.log.Warn("reading topic configs; keeping the default batch size", zap.Error(err))
+		return
+	}
+	limit := d.batchMax
+	for _, rc := range rcs {
+		for _, c := range rc.Configs {
+			if c.Key != "max.message.bytes" || c.Value == nil {
+				continue
+			}
+			if n, err := strconv.Atoi(*c.Value); err == nil && n > 0 && n < limit {
+				limit = n
+			}
+		}
+	}
+	if limit < d.batchMax {
+		d.log.Info("a topic takes smaller batches than the default; producing within its limit", zap.Int("max_message_bytes", limit))
+		d.batchMax = limit
+		d.cfg.MaxRecordBytes = min(d.cfg.MaxRecordBytes, limit)
+	}
+}
+
+// topicMaxBytes returns max.message.bytes of topic as the broker has it
+// now, or 0 when it cannot be read.
+func (d *Dispatcher) topicMaxBytes(ctx context.Context, topic string) int {
+	rcs, err := kadm.NewClient(d.cl).DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return 0
+	}
+	for _, rc := range rcs {
+		for _, c := range rc.Configs {
+			if c.Key == "max.message.bytes" && c.Value != nil {
+				if n, err := strconv.Atoi(*c.Value); err == nil {
+					return n
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // poll takes records from the client until ctx ends and admits them into
@@ -532,6 +603,15 @@ func (d *Dispatcher) start(work context.Context, j *job) {
 	j.cancel = cancel
 	j.part.jobs[j] = struct{}{}
 	d.running++
+	j.leaveLane = func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if l := j.lane; l != nil {
+			j.lane = nil
+			l.active--
+			d.pump(work, l)
+		}
+	}
 	d.jobs.Go(func() {
 		done := d.process(ctx, j)
 		d.finish(work, j, done)
@@ -717,6 +797,7 @@ func (d *Dispatcher) fence(parts []*partition, why string) {
 		if d.parts[tp{p.topic, p.id}] == p {
 			delete(d.parts, tp{p.topic, p.id})
 		}
+		d.forgetParked(p.id)
 		for j := range p.jobs {
 			j.cancel()
 		}

@@ -137,7 +137,7 @@ func TestOutcomes(t *testing.T) {
 	// An exhausted delivery is dead-lettered from the last retry tier.
 	wantSource := func(reason string) string {
 		if reason == record.ReasonExhausted {
-			return e.names.Retry(retryTiers)
+			return e.names.Retry(len(testSchedule))
 		}
 		return e.names.Deliveries()
 	}
@@ -230,7 +230,7 @@ func TestSubscriptionStates(t *testing.T) {
 
 	// One partition: the paused deliveries come first, then the rest.
 	var pausedDels, activeDels []record.Delivery
-	for i := range 5 {
+	for i := range 200 {
 		pausedDels = append(pausedDels, newDelivery(paused.ID, i))
 	}
 	for i := range 20 {
@@ -242,6 +242,7 @@ func TestSubscriptionStates(t *testing.T) {
 	e.produce(t, newDelivery(disabled.ID, 0), gone)
 	e.produce(t, activeDels...)
 	cfg := e.config(t)
+	cfg.Window = 20 // parking and coming round take many windows
 	e.start(t, cfg)
 
 	dlq := e.deadLetters(t, 2, 60*time.Second)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 )
 
@@ -54,9 +56,10 @@ func newEnv(t testing.TB, partitions int32) *env {
 }
 
 // retryTiers is how many retry topics a test env has.
-const retryTiers = 3
+const retryTiers = 4
 
-// testSchedule is a short retry schedule with retryTiers tiers.
+// testSchedule is the short retry schedule of config: fewer tiers than
+// retry topics, as a deployment may have.
 var testSchedule = []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond}
 
 // config returns a dispatcher config for tests: the env's topics, a
@@ -87,7 +90,7 @@ func (e *env) start(t testing.TB, cfg deliver.Config, opts ...deliver.Opt) *runn
 	t.Helper()
 	e.started++
 	name := fmt.Sprintf("dispatcher-%d", e.started)
-	opts = append([]deliver.Opt{deliver.WithLogger(zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)).Named(name))}, opts...)
+	opts = append([]deliver.Opt{deliver.WithLogger(zaptest.NewLogger(t, zaptest.Level(testLogLevel())).Named(name))}, opts...)
 	d, err := deliver.New(cfg, e.table, e.c.Opts(), opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +134,7 @@ func (r *running) mainPartitions() []deliver.PartitionStats {
 // exhaustedAttempts is how many attempts a delivery that always fails
 // gets with the test config: one and two quick retries, then one per
 // retry tier.
-const exhaustedAttempts = 3 + retryTiers
+var exhaustedAttempts = 3 + len(testSchedule)
 
 func newSecret(t testing.TB) string {
 	t.Helper()
@@ -432,4 +435,12 @@ func mustJSON(t testing.TB, b []byte, v any) {
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("%s: %v", b, err)
 	}
+}
+
+// testLogLevel is Info, or Debug when HOOKLINE_TEST_DEBUG is set.
+func testLogLevel() zapcore.Level {
+	if os.Getenv("HOOKLINE_TEST_DEBUG") != "" {
+		return zap.DebugLevel
+	}
+	return zap.InfoLevel
 }

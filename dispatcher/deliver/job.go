@@ -25,9 +25,14 @@ type job struct {
 	part   *partition
 	lane   *lane              // nil for undecodable records
 	cancel context.CancelFunc // set by start
-	// left is set once a parked delivery left the retry path (see
-	// unparked).
-	left bool
+	// ordered is set when j's subscription is ordered, so parking it
+	// queues it (see park.go).
+	ordered bool
+	// queued is set when j was put in its subscription's park queue.
+	queued bool
+	// leaveLane gives j's lane slot back before j finishes (set by
+	// start); finish then leaves the lane alone.
+	leaveLane func()
 }
 
 func newJob(r *kgo.Record) *job {
@@ -63,6 +68,7 @@ func (d *Dispatcher) process(ctx context.Context, j *job) bool {
 	}
 	for {
 		sub, ok := d.subs.Get(j.del.SubscriptionID)
+		j.ordered = ok && sub.Ordered
 		switch {
 		case !ok && !j.del.RoutedAt.IsZero() && time.Since(j.del.RoutedAt) < d.cfg.UnknownGrace:
 			// Routed moments ago: the table may lag behind the router's.
@@ -76,9 +82,9 @@ func (d *Dispatcher) process(ctx context.Context, j *job) bool {
 		case !sub.Active():
 			// Paused (or a state this version does not know).
 			return d.park(ctx, j, "subscription "+sub.State)
-		case sub.Ordered && !j.del.Parked && d.parkedAhead(sub.ID):
+		case sub.Ordered && !d.parkTurn(j):
 			// Earlier deliveries of this ordered subscription wait in the
-			// retry path: this one queues behind them.
+			// retry path: this one goes round (again) behind them.
 			return d.park(ctx, j, "ordered behind parked deliveries")
 		}
 		if !d.acquire(ctx, j) {
@@ -133,14 +139,14 @@ func (d *Dispatcher) act(ctx context.Context, j *job, sub *record.Subscription, 
 		if !at.IsZero() {
 			d.rec.Delivered(time.Since(at))
 		}
-		d.unparked(j)
+		d.unpark(j)
 		return true
 	case retry.Retry:
 		next := j.del
 		next.Attempt += out.Attempts
 		next.Tier = dec.Tier
 		next.NotBefore = dec.NotBefore.UTC()
-		next.Parked = false
+		next.ParkedAt = time.Time{}
 		if next.FirstAttemptAt.IsZero() {
 			next.FirstAttemptAt = time.Now().UTC()
 		}
@@ -154,7 +160,7 @@ func (d *Dispatcher) act(ctx context.Context, j *job, sub *record.Subscription, 
 				zap.Int("tier", dec.Tier), zap.Time("not_before", next.NotBefore), zap.Int("attempts", next.Attempt),
 				zap.Int("last_status", out.Status), zap.Error(out.Err))
 		}
-		d.unparked(j)
+		d.unpark(j)
 		return true
 	}
 	f := failure{reason: dec.Reason, status: out.Status, err: out.Err, attempts: out.Attempts}
@@ -165,55 +171,6 @@ func (d *Dispatcher) act(ctx context.Context, j *job, sub *record.Subscription, 
 		d.disable(ctx, sub.ID, fmt.Sprintf("%s: the endpoint answered %d %s", dec.Reason, out.Status, http.StatusText(out.Status)))
 	}
 	return true
-}
-
-// park moves j to the first retry tier without an attempt, due when that
-// tier's delay has passed: its subscription is paused, or not in the table
-// yet. It keeps its tier, attempts and webhook-id, so parking never uses up
-// retries. Deliveries of ordered subscriptions parked here are counted, so
-// later ones queue behind them (see parkedAhead).
-func (d *Dispatcher) park(ctx context.Context, j *job, why string) bool {
-	next := j.del
-	next.Parked = true
-	next.NotBefore = time.Now().Add(retry.Schedule(d.cfg.RetrySchedule).Delay(1, retry.Rand())).UTC()
-	durable, produced := d.produceDelivery(ctx, j, next, 1)
-	if !produced {
-		return durable
-	}
-	d.rec.Parked()
-	if !j.del.Parked {
-		d.mu.Lock()
-		d.parked[j.del.SubscriptionID]++
-		d.mu.Unlock()
-	}
-	if ce := d.log.Check(zap.DebugLevel, "parked"); ce != nil {
-		ce.Write(zap.String("delivery_id", j.del.ID), zap.String("subscription_id", j.del.SubscriptionID),
-			zap.String("why", why), zap.Time("not_before", next.NotBefore))
-	}
-	return true
-}
-
-// parkedAhead reports whether this dispatcher parked deliveries of
-// subscription id that are not delivered yet.
-func (d *Dispatcher) parkedAhead(id string) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.parked[id] > 0
-}
-
-// unparked notes that j, if it was parked, left the retry path.
-func (d *Dispatcher) unparked(j *job) {
-	if !j.del.Parked || j.left {
-		return
-	}
-	j.left = true
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if n := d.parked[j.del.SubscriptionID]; n > 1 {
-		d.parked[j.del.SubscriptionID] = n - 1
-	} else {
-		delete(d.parked, j.del.SubscriptionID)
-	}
 }
 
 // produceDelivery writes next to retry tier and waits for Kafka's
@@ -391,7 +348,7 @@ func (d *Dispatcher) deadLetter(ctx context.Context, j *job, f failure) bool {
 		dl.Raw = record.RawOf(j.rec)
 	}
 	build := func() (*kgo.Record, error) { return dl.Record(d.cfg.Topics.DLQ()) }
-	limit := d.cfg.MaxRecordBytes
+	limit, refused := d.cfg.MaxRecordBytes, 0
 	for {
 		r, err := dl.Fit(limit, j.rec, build)
 		if err != nil {
@@ -410,12 +367,21 @@ func (d *Dispatcher) deadLetter(ctx context.Context, j *job, f failure) bool {
 			return false
 		}
 		// Refused as too large: the topic's max.message.bytes is below
-		// our limit. Halve it until the dead letter fits; at worst it
-		// keeps no raw bytes at all.
-		limit = max(record.RecordSize(r)/2, 1)
-		d.log.Warn("dead letter too large for the DLQ; cutting it", zap.String("delivery_id", j.del.ID), zap.Int("limit", limit), zap.Error(err))
+		// our limit (lowered since start), or the batch this record went
+		// in was. Cut it to the topic's limit if it is over that alone,
+		// else try it again as it is, a few times, before halving.
+		refused++
+		topicMax := d.topicMaxBytes(ctx, r.Topic)
+		switch size := record.RecordSize(r); {
+		case topicMax > 0 && size > topicMax:
+			limit = topicMax
+		case refused > 3 || topicMax <= 0:
+			limit = max(size/2, 1)
+		}
+		d.log.Warn("dead letter refused as too large for the DLQ", zap.String("delivery_id", j.del.ID),
+			zap.Int("limit", limit), zap.Int("topic_max_message_bytes", topicMax), zap.Error(err))
 	}
-	d.unparked(j)
+	d.unpark(j)
 	d.rec.DeadLettered(dl.Reason)
 	d.log.Info("dead-lettered", zap.String("delivery_id", j.del.ID), zap.String("subscription_id", j.del.SubscriptionID),
 		zap.String("reason", dl.Reason), zap.Int("last_status", dl.LastStatus), zap.String("last_error", dl.LastError),

@@ -48,11 +48,17 @@ type Delivery struct {
 	// Tier is the retry tier the delivery is in: 0 on the deliveries
 	// topic, K on hookline.retry.K.
 	Tier int `json:"tier,omitempty"`
-	// Parked is set while the delivery waits in a retry topic for its
+	// ParkedAt is set while the delivery waits in a retry topic for its
 	// subscription to resume (or to appear in a lagging table) rather than
-	// for a retry: it made no attempt to get there.
-	Parked bool `json:"parked,omitempty"`
+	// for a retry: it made no attempt to get there. It is when it was
+	// first parked and stays the same while it is parked again, so the
+	// deliveries of an ordered subscription keep their order.
+	ParkedAt time.Time `json:"parked_at,omitzero"`
 }
+
+// Parked reports whether d waits for its subscription rather than for a
+// retry.
+func (d *Delivery) Parked() bool { return !d.ParkedAt.IsZero() }
 
 // MarshalJSON encodes d with its event in exact form (see
 // event.Event.MarshalExact), so the event data reaches the dispatcher byte

@@ -37,7 +37,7 @@ func TestTimingOnVirtualClock(t *testing.T) {
 		cfg     Config
 		timeout time.Duration
 		// answer returns the n-th (1-based) attempt's response.
-		answer       func(n int, r *http.Request) (*http.Response, error)
+		answer         func(n int, r *http.Request) (*http.Response, error)
 		want           Result
 		wantAttempts   int
 		wantElapsed    time.Duration

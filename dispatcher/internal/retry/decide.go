@@ -23,12 +23,12 @@ type Result int
 
 // Results of a send.
 const (
-	Success   Result = iota // 2xx
-	Failed                  // network error, timeout, 408, 429, 5xx: may succeed later
-	Gone                    // 410 Gone
-	Rejected                // another 4xx, a redirect, an unusable request
-	Refused                 // the SSRF guard refused the address
-	NoSecret                // no signing secret in force
+	Success  Result = iota // 2xx
+	Failed                 // network error, timeout, 408, 429, 5xx: may succeed later
+	Gone                   // 410 Gone
+	Rejected               // another 4xx, a redirect, an unusable request
+	Refused                // the SSRF guard refused the address
+	NoSecret               // no signing secret in force
 )
 
 // Reasons a Decision dead-letters with; the same strings as

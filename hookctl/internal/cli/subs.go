@@ -31,6 +31,7 @@ func subsCmd(o *options) *cobra.Command {
 	}
 	cmd.AddCommand(subsAddCmd(o), subsLsCmd(o), subsGetCmd(o), subsRmCmd(o),
 		subsStateCmd(o, "pause", record.StatePaused), subsStateCmd(o, "resume", record.StateActive),
+		subsStateCmd(o, "disable", record.StateDisabled),
 		subsRotateCmd(o))
 	return cmd
 }
@@ -377,16 +378,37 @@ func subsRmCmd(o *options) *cobra.Command {
 	}
 }
 
-// subsStateCmd builds pause (state paused) and resume (state active).
+// subsStateCmd builds pause (state paused), resume (state active) and
+// disable (state disabled).
 func subsStateCmd(o *options, name, state string) *cobra.Command {
 	var reason string
 	short := "Pause deliveries to a subscription (they wait until resumed)"
-	if state == record.StateActive {
+	long := "pause stops webhooks to a subscription without losing any. Events for it are\n" +
+		"still routed; the dispatcher parks their deliveries in the first retry topic\n" +
+		"(hookline.retry.1) without an attempt, looks at them again every first-tier\n" +
+		"delay (5s by default), and delivers them once the subscription is resumed, in\n" +
+		"order for an ordered subscription. Parked deliveries hold up no other\n" +
+		"subscription. To stop deliveries for good, disable it instead (hookctl subs\n" +
+		"disable): a disabled subscription's deliveries are dead-lettered\n" +
+		"endpoint_disabled, replayable with hookctl dlq replay once it is resumed."
+	switch state {
+	case record.StateDisabled:
+		short = "Disable a subscription: its deliveries are dead-lettered until resumed"
+		long = "disable stops webhooks to a subscription: its deliveries are dead-lettered\n" +
+			"endpoint_disabled (the dispatcher also disables a subscription whose endpoint\n" +
+			"answers 410 Gone). Resume it with hookctl subs resume and replay its dead\n" +
+			"letters with hookctl dlq replay. To hold deliveries instead, pause it."
+	case record.StateActive:
 		short = "Resume a paused or disabled subscription"
+		long = "resume makes a paused or disabled subscription active again. Deliveries parked\n" +
+			"while it was paused are sent as they come round (within the first retry tier's\n" +
+			"delay, 5s by default); dead letters of a disabled one are replayed with\n" +
+			"hookctl dlq replay."
 	}
 	cmd := &cobra.Command{
 		Use:   name + " ID",
 		Short: short,
+		Long:  long,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := o.openSubs(cmd.Context())
@@ -412,7 +434,7 @@ func subsStateCmd(o *options, name, state string) *cobra.Command {
 			return o.printSub(sub)
 		},
 	}
-	if state == record.StatePaused {
+	if state != record.StateActive {
 		cmd.Flags().StringVar(&reason, "reason", "", "why, shown with the state")
 	}
 	return cmd

@@ -108,6 +108,15 @@ func TestSubsLifecycle(t *testing.T) {
 	if s := f.lastSub(t, "billing"); s.State != record.StateActive || s.StateReason != "" || s.Secrets[0].Key != created.Secret {
 		t.Fatalf("after resume: %+v", s)
 	}
+	// Disable, then resume.
+	f.ok(t, "subs", "disable", "billing", "--reason", "endpoint retired")
+	if out := f.ok(t, "subs", "get", "billing"); !strings.Contains(out, "disabled (endpoint retired)") {
+		t.Fatalf("get after disable:\n%s", out)
+	}
+	f.ok(t, "subs", "resume", "billing")
+	if s := f.lastSub(t, "billing"); s.State != record.StateActive || s.StateReason != "" {
+		t.Fatalf("after resume from disabled: %+v", s)
+	}
 
 	// Rotation keeps the old secret until the grace window ends.
 	before := time.Now()

@@ -545,6 +545,6 @@ func (r *Router) snapshot() *fanout.Set {
 			zap.String("subscription_id", f.SubscriptionID), zap.Error(f.Err))
 	}
 	r.set, r.setVersion = set, v
-	r.rec.Subscriptions(set.Len())
+	r.rec.Subscriptions(set.Active())
 	return set
 }

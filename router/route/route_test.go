@@ -105,7 +105,7 @@ func TestSubscriptionChanges(t *testing.T) {
 	send(routetest.Order("e7", "shipped"), "a", "b") // paused: still fanned out
 
 	h.deleteSub(t, "b") // delete
-	send(routetest.Order("e8", "shipped"))
+	send(routetest.Order("e8", "shipped"), "a")
 
 	a.State = record.StateActive
 	h.putSubs(t, version(a)) // resume

@@ -75,8 +75,8 @@ func TestRoute(t *testing.T) {
 	if len(failed) != 1 || failed[0].SubscriptionID != "broken" || !errors.Is(failed[0].Err, filter.ErrCompile) {
 		t.Fatalf("compile failures = %v, want only the broken filter", failed)
 	}
-	if set.Len() != 11 {
-		t.Fatalf("set has %d subscriptions, want 11 (paused and disabled included)", set.Len())
+	if set.Len() != 11 || set.Active() != 9 {
+		t.Fatalf("set has %d subscriptions, %d active; want 11 (paused and disabled included), 9", set.Len(), set.Active())
 	}
 
 	invalidPayment := routetest.Payment("evt_neg", -5)

@@ -11,6 +11,7 @@ import (
 // compiled. Build one with a Compiler.
 type Set struct {
 	targets []target
+	active  int
 }
 
 type target struct {
@@ -21,6 +22,10 @@ type target struct {
 
 // Len returns the number of subscriptions in s.
 func (s *Set) Len() int { return len(s.targets) }
+
+// Active returns the number of active subscriptions in s (neither paused
+// nor disabled).
+func (s *Set) Active() int { return s.active }
 
 // FilterError is a subscription filter that failed to compile or to
 // evaluate. Err wraps filter.ErrCompile or filter.ErrEval.
@@ -64,6 +69,9 @@ func (c *Compiler) Compile(subs []*record.Subscription) (*Set, []FilterError) {
 	var failed []FilterError
 	set := &Set{targets: make([]target, 0, len(subs))}
 	for _, s := range subs {
+		if s.Active() {
+			set.active++
+		}
 		t := target{sub: s}
 		if s.Filter != "" {
 			k := filterKey{s.ID, s.Filter}

@@ -355,3 +355,30 @@ func TestOversizedDeadLetterFits(t *testing.T) {
 		})
 	}
 }
+
+// TestUnknownSubscriptionWaitsForTable: a delivery for a subscription the
+// table does not have yet (it lags behind the router's) is parked, not
+// dead-lettered as deleted, and delivered once the table has it. One
+// routed before the grace is dead-lettered subscription_deleted.
+func TestUnknownSubscriptionWaitsForTable(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	late := newFleet(t, "late", 1, nil, nil)
+	fresh := newDelivery(late.subs[0].ID, 0)
+	old := newDelivery("long-gone", 0)
+	old.RoutedAt = time.Now().Add(-time.Hour)
+	e.produce(t, fresh, old)
+	cfg := e.config(t)
+	cfg.UnknownGrace = time.Minute
+	e.start(t, cfg)
+
+	if dl := e.deadLetters(t, 1, 30*time.Second)[old.ID]; dl.Reason != record.ReasonSubscriptionDeleted {
+		t.Fatalf("delivery routed an hour ago for an unknown subscription: dead letter %+v, want subscription_deleted", dl)
+	}
+	e.waitCommitted(t, cfg.Group, 30*time.Second) // the fresh one is parked, not held
+	e.putSubs(t, late.subs...)
+	waitFor(t, 30*time.Second, "the delivery once the table has its subscription", func() bool { return late.missing() == 0 })
+	if got := e.deadLetters(t, 2, time.Second); len(got) != 1 {
+		t.Errorf("%d dead letters, want only the old one", len(got))
+	}
+}

@@ -510,6 +510,11 @@ func (d *Dispatcher) admit(work context.Context, fp kgo.FetchTopicPartition, job
 			break
 		}
 		j.part = p
+		if p.tier == 0 {
+			// A record on the deliveries topic starts the schedule (a
+			// replay tool may have copied a dead letter's tier).
+			j.del.Tier, j.del.ParkedAt = 0, time.Time{}
+		}
 		d.enqueue(work, j)
 	}
 	if p.win.Pause() {

@@ -621,6 +621,7 @@ func (rp *replayer) plan(d deadLetter) (rec *kgo.Record, skippedRoute bool, err 
 		// attempt sequence, due now.
 		r := *del
 		r.Attempt, r.NotBefore, r.FirstAttemptAt, r.ReplayOf = 0, time.Time{}, time.Time{}, replayOf
+		r.Tier, r.ParkedAt = 0, time.Time{} // the whole retry schedule again
 		rec, err := r.Record(rp.deliveries)
 		return rec, false, err
 	}

@@ -350,8 +350,9 @@ func checkReplayed(t *testing.T, recs []*kgo.Record, ds map[string]*record.Deliv
 		if d.ID != orig.ID || d.ID != record.DeliveryID(id, orig.SubscriptionID) || d.SubscriptionID != orig.SubscriptionID {
 			t.Errorf("%s: id %s sub %s, want %s %s", id, d.ID, d.SubscriptionID, orig.ID, orig.SubscriptionID)
 		}
-		if d.Attempt != 0 || !d.NotBefore.IsZero() || !d.FirstAttemptAt.IsZero() {
-			t.Errorf("%s: attempt %d not before %s first attempt %s, want a fresh delivery", id, d.Attempt, d.NotBefore, d.FirstAttemptAt)
+		if d.Attempt != 0 || !d.NotBefore.IsZero() || !d.FirstAttemptAt.IsZero() || d.Tier != 0 || d.Parked() {
+			t.Errorf("%s: attempt %d not before %s first attempt %s tier %d parked at %s, want a fresh delivery",
+				id, d.Attempt, d.NotBefore, d.FirstAttemptAt, d.Tier, d.ParkedAt)
 		}
 		if d.ReplayOf != positions[id] {
 			t.Errorf("%s: replay_of %q, want %q", id, d.ReplayOf, positions[id])

@@ -133,9 +133,13 @@ func delivery(sub, typ, eventID string) *record.Delivery {
 	return &d
 }
 
-// dispatchDL returns the dead-letter record of a delivery.
+// dispatchDL returns the dead-letter record of a delivery, as the
+// dispatcher writes it after the last retry tier (tier 2, parked once).
 func (f *fixture) dispatchDL(t *testing.T, d *record.Delivery, reason string, failedAt time.Time) *kgo.Record {
 	t.Helper()
+	last := *d
+	last.Tier, last.ParkedAt = 2, failedAt.Add(-time.Hour)
+	d = &last
 	dl := record.DeadLetter{Delivery: d, Stage: record.StageDispatch, Reason: reason, LastStatus: 500,
 		LastError: "HTTP 500", Attempts: d.Attempt, FailedAt: failedAt,
 		Source: record.Provenance{Topic: f.names.Retry(2), Partition: 1, Offset: 9}}

@@ -379,6 +379,12 @@ func TestIngestRidesOutOutage(t *testing.T) {
 		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 			t.Fatalf("POST during the outage: %d (Retry-After %q) %s, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 		}
+		var ans struct {
+			IDs []string `json:"ids"`
+		}
+		if err := json.Unmarshal([]byte(body), &ans); err != nil || len(ans.IDs) != 1 || ans.IDs[0] == "" {
+			t.Fatalf("503 body %s: want the event's id to retry with", body)
+		}
 	}
 	resp, body := post("order-42")
 	if resp.StatusCode != http.StatusServiceUnavailable {

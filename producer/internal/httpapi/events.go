@@ -157,6 +157,17 @@ func (s *Server) ingest(r *http.Request, body []byte, idemKey string) ([]string,
 	defer cancel()
 	if s.kafka != nil {
 		if err := s.kafka.Check(); err != nil {
+			// Validate and fill in ids as producing would, so the answer
+			// is 422 for bad input and carries the ids to retry with.
+			errs := make([]error, len(evs))
+			bad := false
+			for i, ev := range evs {
+				errs[i] = s.pub.Prepare(ev)
+				bad = bad || errs[i] != nil
+			}
+			if bad {
+				return nil, s.refuse(evs, errs, nil)
+			}
 			s.rec.Events("unavailable", len(evs))
 			return nil, s.kafkaDown(evs)
 		}

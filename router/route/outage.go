@@ -30,7 +30,8 @@ type outage struct {
 	failures int
 	backoff  time.Duration
 	reminded time.Time
-	down     atomic.Bool // read by Check from other goroutines
+	down     atomic.Bool  // read by Check from other goroutines
+	sinceNs  atomic.Int64 // since, for Check
 }
 
 // fail records a failure of what and returns how long to wait before the
@@ -41,6 +42,7 @@ func (o *outage) fail(what string, err error) time.Duration {
 	o.backoff = min(max(2*o.backoff, minBackoff), o.maxBackoff)
 	if o.since.IsZero() {
 		o.since, o.reminded = now, now
+		o.sinceNs.Store(now.UnixNano())
 		o.down.Store(true)
 		o.log.Warn("Kafka unavailable; routing paused, retrying with backoff until it answers",
 			zap.String("during", what), zap.Error(err))

@@ -106,7 +106,8 @@ type Router struct {
 	validatorSet bool
 	now          func() time.Time
 
-	out outage // touched by Run's goroutine only, except out.down
+	out      outage       // touched by Run's goroutine only, except out.down and out.sinceNs
+	lastRead atomic.Int64 // unix ns of the last successful read from a broker
 
 	core       *fanout.Router
 	compiler   *fanout.Compiler
@@ -198,7 +199,7 @@ func (e *restart) Unwrap() error { return e.err }
 // session runs one transactional group session until ctx ends (nil), the
 // session must be replaced (*restart), or a fatal error.
 func (r *Router) session(ctx context.Context) error {
-	sess, err := kgo.NewGroupTransactSession(r.cfg.clientOpts()...)
+	sess, err := kgo.NewGroupTransactSession(append(r.cfg.clientOpts(), kgo.WithHooks(readHook{r}))...)
 	if err != nil {
 		return fmt.Errorf("route: %w: %w", ErrConfig, err)
 	}
@@ -436,13 +437,26 @@ func (r *Router) transact(ctx context.Context, sess *kgo.GroupTransactSession, f
 }
 
 // Check reports ErrUnavailable while Kafka does not let the Router make
-// progress; use it as a readiness check. It is safe to call from any
+// progress: from the first failure of an outage until a transaction
+// commits or, with no events to route, a broker answers the Router's
+// client again. Use it as a readiness check; it is safe to call from any
 // goroutine.
 func (r *Router) Check() error {
-	if r.out.down.Load() {
+	if r.out.down.Load() && r.lastRead.Load() <= r.out.sinceNs.Load() {
 		return ErrUnavailable
 	}
 	return nil
+}
+
+// readHook notes every successful read from a broker, for Check.
+type readHook struct{ r *Router }
+
+var _ kgo.HookBrokerRead = readHook{}
+
+func (h readHook) OnBrokerRead(_ kgo.BrokerMetadata, _ int16, _ int, _, _ time.Duration, err error) {
+	if err == nil {
+		h.r.lastRead.Store(time.Now().UnixNano())
+	}
 }
 
 // routeAll routes recs into results, spread over up to Config.Workers

@@ -48,6 +48,11 @@ type Config struct {
 	RevokeGrace      time.Duration
 	RetrySchedule    string
 	UnknownGrace     time.Duration
+	BreakerFailures  int
+	BreakerRatio     float64
+	BreakerOpen      time.Duration
+	DisableAfter     time.Duration
+	LaneBacklog      int
 	MaxRecordBytes   int
 	MaxPollRecords   int
 	SessionTimeout   time.Duration
@@ -73,6 +78,11 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", deliver.DefaultDrainTimeout, "on shutdown, how long to wait for requests in flight")
 	fs.DurationVar(&c.RevokeGrace, "revoke-grace", deliver.DefaultRevokeGrace, "on rebalance, how long revoked partitions wait for requests in flight (0: none)")
 	fs.DurationVar(&c.UnknownGrace, "unknown-grace", deliver.DefaultUnknownGrace, "a delivery for a subscription the table does not know is parked, not dead-lettered as deleted, until this long after it was routed (the table may lag)")
+	fs.IntVar(&c.BreakerFailures, "breaker-failures", deliver.DefaultBreakerFailures, "consecutive failed requests (network, timeout, 408, 5xx) that open a subscription's circuit breaker; 0 turns breakers off (a subscription's breaker_failures overrides)")
+	fs.Float64Var(&c.BreakerRatio, "breaker-ratio", deliver.DefaultBreakerRatio, "failure ratio over the last minute (at least 20 requests) that opens a breaker")
+	fs.DurationVar(&c.BreakerOpen, "breaker-open", deliver.DefaultBreakerOpen, "how long an open breaker sends deliveries to their next retry tier without a request before one probe (a subscription's breaker_open_ms overrides)")
+	fs.DurationVar(&c.DisableAfter, "disable-after", deliver.DefaultDisableAfter, "disable a subscription (reason failing) whose requests failed for this long without a success; 0 never")
+	fs.IntVar(&c.LaneBacklog, "lane-backlog", deliver.DefaultLaneBacklog, "deliveries of one unordered subscription held in the windows; more wait in the retry path so others on the partition are not held up")
 	fs.IntVar(&c.MaxRecordBytes, "max-record-bytes", deliver.DefaultMaxRecordBytes, "largest dead letter produced (larger ones are cut and flagged); keep at or below the DLQ topic's max.message.bytes")
 	fs.IntVar(&c.MaxPollRecords, "max-poll-records", deliver.DefaultMaxPollRecords, "most records taken from the Kafka client per poll")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", 45*time.Second, "consumer group session timeout")
@@ -106,6 +116,11 @@ func (c *Config) deliverConfig() (deliver.Config, error) {
 		DrainTimeout:     c.DrainTimeout,
 		RevokeGrace:      c.RevokeGrace,
 		UnknownGrace:     c.UnknownGrace,
+		BreakerFailures:  c.BreakerFailures,
+		BreakerRatio:     c.BreakerRatio,
+		BreakerOpen:      c.BreakerOpen,
+		DisableAfter:     c.DisableAfter,
+		LaneBacklog:      c.LaneBacklog,
 		MaxRecordBytes:   c.MaxRecordBytes,
 		MaxPollRecords:   c.MaxPollRecords,
 		SessionTimeout:   c.SessionTimeout,
@@ -114,6 +129,12 @@ func (c *Config) deliverConfig() (deliver.Config, error) {
 	}
 	if c.Retries == 0 {
 		dc.Retries = -1
+	}
+	if c.BreakerFailures == 0 {
+		dc.BreakerFailures = -1
+	}
+	if c.DisableAfter == 0 {
+		dc.DisableAfter = -1
 	}
 	sched, err := retry.Parse(c.RetrySchedule)
 	if err != nil {
@@ -136,6 +157,11 @@ func (c *Config) deliverConfig() (deliver.Config, error) {
 		{"--max-response-bytes", "positive", c.MaxResponseBytes <= 0},
 		{"--max-record-bytes", "positive", c.MaxRecordBytes <= 0},
 		{"--unknown-grace", "positive", c.UnknownGrace <= 0},
+		{"--breaker-failures", "zero or more", c.BreakerFailures < 0},
+		{"--breaker-ratio", "in (0, 1]", c.BreakerRatio <= 0 || c.BreakerRatio > 1},
+		{"--breaker-open", "positive", c.BreakerOpen <= 0},
+		{"--disable-after", "zero or more", c.DisableAfter < 0},
+		{"--lane-backlog", "positive", c.LaneBacklog <= 0},
 		{"--session-timeout", "positive", c.SessionTimeout <= 0},
 		{"--retries", "zero or more", c.Retries < 0},
 		{"--revoke-grace", "zero or more", c.RevokeGrace < 0},

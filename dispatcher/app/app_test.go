@@ -128,15 +128,16 @@ func (h *hookEnv) put(t *testing.T, recs ...*kgo.Record) {
 
 func (h *hookEnv) env(group, admin string) map[string]string {
 	return map[string]string{
-		"HOOKLINE_BROKERS":         strings.Join(h.c.Brokers, ","),
-		"HOOKLINE_TOPIC_PREFIX":    h.names.Prefix,
-		"HOOKLINE_GROUP":           group,
-		"HOOKLINE_ALLOW_CIDRS":     "127.0.0.0/8",
-		"HOOKLINE_ADMIN_ADDR":      admin,
-		"HOOKLINE_SESSION_TIMEOUT": "6s",
-		"HOOKLINE_COMMIT_INTERVAL": "200ms",
-		"HOOKLINE_RETRY_SCHEDULE":  "300ms,600ms",
-		"HOOKLINE_LOG_LEVEL":       "warn",
+		"HOOKLINE_BROKERS":          strings.Join(h.c.Brokers, ","),
+		"HOOKLINE_TOPIC_PREFIX":     h.names.Prefix,
+		"HOOKLINE_GROUP":            group,
+		"HOOKLINE_ALLOW_CIDRS":      "127.0.0.0/8",
+		"HOOKLINE_ADMIN_ADDR":       admin,
+		"HOOKLINE_SESSION_TIMEOUT":  "6s",
+		"HOOKLINE_COMMIT_INTERVAL":  "200ms",
+		"HOOKLINE_RETRY_SCHEDULE":   "300ms,600ms",
+		"HOOKLINE_BREAKER_FAILURES": "0",
+		"HOOKLINE_LOG_LEVEL":        "warn",
 	}
 }
 

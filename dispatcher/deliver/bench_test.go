@@ -33,6 +33,7 @@ func (*latencies) Committed(error)         {}
 func (*latencies) Scheduled(int)           {}
 func (*latencies) Parked()                 {}
 func (*latencies) ProduceFailed(string)    {}
+func (*latencies) BreakerDeferred()        {}
 
 func (l *latencies) percentile(p float64) time.Duration {
 	l.mu.Lock()

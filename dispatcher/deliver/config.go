@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/hookline/hookline/dispatcher/internal/admit"
 	"github.com/hookline/hookline/dispatcher/internal/retry"
 	"github.com/hookline/hookline/schemas/topic"
 )
@@ -24,6 +25,11 @@ const (
 	DefaultDrainTimeout     = 30 * time.Second
 	DefaultRevokeGrace      = 2 * time.Second
 	DefaultUnknownGrace     = time.Minute
+	DefaultBreakerFailures  = admit.DefaultBreakerFailures
+	DefaultBreakerRatio     = admit.DefaultBreakerRatio
+	DefaultBreakerOpen      = admit.DefaultBreakerOpen
+	DefaultDisableAfter     = admit.DefaultDisableAfter
+	DefaultLaneBacklog      = 100
 	DefaultMaxRecordBytes   = 1_000_012 // Kafka's (and franz-go's) default batch limit
 	DefaultMaxPollRecords   = 1000
 	DefaultUserAgent        = "Hookline/dev"
@@ -87,6 +93,26 @@ type Config struct {
 	// router's) rather than dead-lettered as subscription_deleted; default
 	// 1m.
 	UnknownGrace time.Duration
+	// BreakerFailures opens a subscription's circuit breaker after that
+	// many consecutive failed requests (network errors, timeouts, 408,
+	// 5xx); default 5, negative turns breakers off. BreakerRatio opens it
+	// when that fraction of at least 20 requests in the last minute
+	// failed; default 0.5. BreakerOpen is how long it stays open before
+	// one probe is let through; default 30s. A subscription's
+	// breaker_failures and breaker_open_ms override them.
+	BreakerFailures int
+	BreakerRatio    float64
+	BreakerOpen     time.Duration
+	// DisableAfter disables a subscription (reason "failing") whose
+	// requests have failed, with no success, for that long; default 5
+	// days. Negative never disables. The clock is kept in memory by the
+	// dispatcher that owns the subscription's partitions.
+	DisableAfter time.Duration
+	// LaneBacklog is how many deliveries of one unordered subscription may
+	// queue in the windows; more are parked in the first retry tier, so a
+	// deep backlog does not hold the partition's other subscriptions.
+	// Default 100.
+	LaneBacklog int
 	// MaxRecordBytes is the largest dead letter produced; larger ones are
 	// cut to fit and flagged. Keep it at or below the DLQ topic's
 	// max.message.bytes (a dead letter Kafka refuses is cut further).
@@ -138,6 +164,13 @@ func (c Config) withDefaults() Config {
 	setD(&c.DrainTimeout, DefaultDrainTimeout)
 	setD(&c.RevokeGrace, DefaultRevokeGrace)
 	setD(&c.UnknownGrace, DefaultUnknownGrace)
+	set(&c.BreakerFailures, DefaultBreakerFailures)
+	if c.BreakerRatio == 0 {
+		c.BreakerRatio = DefaultBreakerRatio
+	}
+	setD(&c.BreakerOpen, DefaultBreakerOpen)
+	setD(&c.DisableAfter, DefaultDisableAfter)
+	set(&c.LaneBacklog, DefaultLaneBacklog)
 	set(&c.MaxRecordBytes, DefaultMaxRecordBytes)
 	if len(c.RetrySchedule) == 0 {
 		c.RetrySchedule = DefaultRetrySchedule()
@@ -165,6 +198,10 @@ func (c Config) Validate() error {
 	positive("max poll records", int64(c.MaxPollRecords))
 	positive("max response bytes", c.MaxResponseBytes)
 	positive("max record bytes", int64(c.MaxRecordBytes))
+	positive("lane backlog", int64(c.LaneBacklog))
+	if c.BreakerRatio <= 0 || c.BreakerRatio > 1 {
+		errs = append(errs, fmt.Errorf("deliver: breaker ratio must be in (0, 1], got %g", c.BreakerRatio))
+	}
 	if err := retry.Schedule(c.RetrySchedule).Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("deliver: %w", err))
 	}

@@ -56,6 +56,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hookline/hookline/dispatcher/internal/admit"
 	"github.com/hookline/hookline/dispatcher/internal/post"
 	"github.com/hookline/hookline/dispatcher/internal/retry"
 	"github.com/hookline/hookline/dispatcher/internal/window"
@@ -116,6 +117,7 @@ type Dispatcher struct {
 	rec    Recorder
 	lookup func(context.Context, string) ([]netip.Addr, error)
 	http   *post.Client
+	gate   *admit.Gate   // rate limits, breakers, failing clocks
 	sem    chan struct{} // global cap on HTTP requests
 	cl     *kgo.Client   // set by Run before consuming
 
@@ -219,6 +221,12 @@ func New(cfg Config, subs Subscriptions, kafka []kgo.Opt, opts ...Opt) (*Dispatc
 	for _, o := range opts {
 		o.apply(d)
 	}
+	d.gate = admit.New(admit.Config{
+		BreakerFailures: cfg.BreakerFailures,
+		BreakerRatio:    cfg.BreakerRatio,
+		BreakerOpen:     cfg.BreakerOpen,
+		DisableAfter:    cfg.DisableAfter,
+	}, nil)
 	d.topics = []string{cfg.Topics.Deliveries()}
 	for k := range cfg.RetrySchedule {
 		d.topics = append(d.topics, cfg.Topics.Retry(k+1))
@@ -561,6 +569,15 @@ func (d *Dispatcher) enqueue(work context.Context, j *job) {
 	if l == nil {
 		l = &lane{id: j.del.SubscriptionID}
 		d.lanes[l.id] = l
+	}
+	if len(l.queue) >= d.cfg.LaneBacklog {
+		// Fair shares: a deep backlog waits in the retry path, not in
+		// the window, unless order forbids it.
+		if sub, ok := d.subs.Get(l.id); ok && !sub.Ordered {
+			j.backlog = true
+			d.start(work, j)
+			return
+		}
 	}
 	l.queue = append(l.queue, j)
 	d.pump(work, l)

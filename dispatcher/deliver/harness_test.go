@@ -75,6 +75,10 @@ func (e *env) config(t testing.TB) deliver.Config {
 		CommitInterval: 100 * time.Millisecond,
 		RetrySchedule:  testSchedule,
 		UnknownGrace:   300 * time.Millisecond,
+		// Breakers and auto-disable have tests of their own; elsewhere
+		// every failure is a request.
+		BreakerFailures: -1,
+		DisableAfter:    -1,
 		DrainTimeout:   10 * time.Second,
 		SessionTimeout: 10 * time.Second,
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/hookline/hookline/dispatcher/internal/admit"
 	"github.com/hookline/hookline/dispatcher/internal/payload"
 	"github.com/hookline/hookline/dispatcher/internal/post"
 	"github.com/hookline/hookline/dispatcher/internal/retry"
@@ -30,6 +31,9 @@ type job struct {
 	ordered bool
 	// queued is set when j was put in its subscription's park queue.
 	queued bool
+	// backlog is set when j arrived behind a deep lane: it is parked
+	// rather than held in the window (fair shares; unordered only).
+	backlog bool
 	// leaveLane gives j's lane slot back before j finishes (set by
 	// start); finish then leaves the lane alone.
 	leaveLane func()
@@ -87,13 +91,30 @@ func (d *Dispatcher) process(ctx context.Context, j *job) bool {
 			// retry path: this one goes round (again) behind them.
 			return d.park(ctx, j, "ordered behind parked deliveries")
 		}
+		if j.backlog && !sub.Ordered {
+			// Its lane was too deep when it arrived: it waits in the
+			// retry path, not in the window, so the subscriptions behind
+			// it on the partition are not held up.
+			return d.park(ctx, j, "backlog")
+		}
+		// Admission: the breaker and the rate limit (internal/admit).
+		v := d.gate.Admit(sub.ID, limitsOf(&sub))
+		if v.Kind == admit.Defer {
+			return d.deferred(ctx, j, &sub, v)
+		}
+		if v.Wait > 0 && !d.wait(ctx, j, v.Wait) {
+			v.Done(admit.Excluded)
+			return false
+		}
 		if !d.acquire(ctx, j) {
+			v.Done(admit.Excluded)
 			return false
 		}
 		// The wait for a slot may have been long: read the subscription
 		// again, and start over if it is no longer active.
 		if sub, ok = d.subs.Get(j.del.SubscriptionID); !ok || !sub.Active() {
 			<-d.sem
+			v.Done(admit.Excluded)
 			continue
 		}
 		held := true
@@ -101,12 +122,74 @@ func (d *Dispatcher) process(ctx context.Context, j *job) bool {
 		if held {
 			<-d.sem
 		}
+		if v.Done(admitResult(out)) {
+			d.disable(ctx, sub.ID, fmt.Sprintf("%s: no successful delivery for %s", ReasonFailing, d.cfg.DisableAfter))
+		}
 		if out.Result == post.Canceled {
 			return false
 		}
 		dec := retry.Decide(d.cfg.RetrySchedule, resultOf(out), j.del.Tier, out.RetryAfter, time.Now(), retry.Rand())
 		return d.act(ctx, j, &sub, out, dec)
 	}
+}
+
+// ReasonFailing is the state reason of a subscription disabled because
+// its endpoint failed for DisableAfter without a success.
+const ReasonFailing = "failing"
+
+// limitsOf returns the settings of sub the admission gate applies.
+func limitsOf(sub *record.Subscription) admit.Limits {
+	return admit.Limits{
+		RateLimit:       sub.RateLimit,
+		BreakerFailures: sub.BreakerFailures,
+		BreakerOpen:     time.Duration(sub.BreakerOpenMillis) * time.Millisecond,
+	}
+}
+
+// admitResult maps a send's outcome to what the breaker and the failing
+// clock count: the endpoint's failures, not the request's (a 4xx, a
+// refused address) nor its asking to slow down (429).
+func admitResult(out post.Outcome) admit.Result {
+	switch {
+	case out.Result == post.Delivered:
+		return admit.Success
+	case out.Result == post.Failed && out.Status != http.StatusTooManyRequests:
+		return admit.Failure
+	}
+	return admit.Excluded
+}
+
+// deferred acts on a delivery the gate did not let through: a breaker that
+// is open sends it to its next retry tier without a request (dead-lettered
+// exhausted after the last); a rate limit that would keep it waiting long
+// parks it.
+func (d *Dispatcher) deferred(ctx context.Context, j *job, sub *record.Subscription, v admit.Verdict) bool {
+	if v.Reason == admit.ReasonRateLimited {
+		return d.park(ctx, j, "rate limited until "+v.At.Format(time.RFC3339Nano))
+	}
+	d.rec.BreakerDeferred()
+	if d.gate.Deferred(sub.ID) {
+		d.disable(ctx, sub.ID, fmt.Sprintf("%s: no successful delivery for %s", ReasonFailing, d.cfg.DisableAfter))
+	}
+	out := post.Outcome{Result: post.Failed, Err: errBreakerOpen}
+	dec := retry.Decide(d.cfg.RetrySchedule, retry.Failed, j.del.Tier, 0, time.Now(), retry.Rand())
+	return d.act(ctx, j, sub, out, dec)
+}
+
+var errBreakerOpen = errors.New("circuit breaker open: no request sent")
+
+// wait waits for dur, reporting false if j must stop instead.
+func (d *Dispatcher) wait(ctx context.Context, j *job, dur time.Duration) bool {
+	t := time.NewTimer(dur)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+	case <-d.stop:
+	case <-j.part.stop:
+	}
+	return false
 }
 
 // resultOf maps a post outcome to the retry package's view of it.

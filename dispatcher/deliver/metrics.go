@@ -37,6 +37,9 @@ type Recorder interface {
 	// ProduceFailed is called for every failed produce of a dead letter,
 	// retry record or subscription update to topic; it is retried.
 	ProduceFailed(topic string)
+	// BreakerDeferred is called when an open circuit breaker sends a
+	// delivery to its next tier without a request.
+	BreakerDeferred()
 }
 
 type nopRecorder struct{}
@@ -48,6 +51,7 @@ func (nopRecorder) Committed(error)                    {}
 func (nopRecorder) Scheduled(int)                      {}
 func (nopRecorder) Parked()                            {}
 func (nopRecorder) ProduceFailed(string)               {}
+func (nopRecorder) BreakerDeferred()                   {}
 
 // PartitionStats describes one assigned partition.
 type PartitionStats struct {
@@ -88,6 +92,14 @@ type Stats struct {
 	MaxConcurrency int
 	// Partitions are the assigned partitions, sorted.
 	Partitions []PartitionStats
+	// Breakers are the circuit breakers that are not closed.
+	Breakers []BreakerStats
+}
+
+// BreakerStats is a subscription's circuit breaker that is not closed.
+type BreakerStats struct {
+	Subscription string
+	State        string // "open" or "half-open"
 }
 
 // Stats returns a snapshot of the dispatcher's state, for gauges.
@@ -103,6 +115,10 @@ func (d *Dispatcher) Stats() Stats {
 		})
 	}
 	d.mu.Unlock()
+	for _, b := range d.gate.Breakers() {
+		s.Breakers = append(s.Breakers, BreakerStats{Subscription: b.Subscription, State: b.State})
+	}
+	slices.SortFunc(s.Breakers, func(a, b BreakerStats) int { return strings.Compare(a.Subscription, b.Subscription) })
 	slices.SortFunc(s.Partitions, func(a, b PartitionStats) int {
 		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
 			return c

@@ -61,6 +61,12 @@ type Subscription struct {
 	Format  string   `json:"format"`
 	// RateLimit is the most requests per second; 0 means unlimited.
 	RateLimit float64 `json:"rate_limit,omitempty"`
+	// BreakerFailures and BreakerOpenMillis override the dispatcher's
+	// circuit breaker for this endpoint: consecutive failures that open it
+	// (-1 turns it off) and how long it stays open before a probe. Zero
+	// keeps the dispatcher's defaults.
+	BreakerFailures   int `json:"breaker_failures,omitempty"`
+	BreakerOpenMillis int `json:"breaker_open_ms,omitempty"`
 	// MaxInFlight is the most concurrent requests; default 10.
 	MaxInFlight int  `json:"max_in_flight,omitempty"`
 	Ordered     bool `json:"ordered,omitempty"`
@@ -240,6 +246,12 @@ func (s *Subscription) Validate() error {
 	}
 	if s.RateLimit < 0 || math.IsNaN(s.RateLimit) || math.IsInf(s.RateLimit, 0) {
 		return &FieldError{Field: "rate_limit", Message: "must be a finite number, not negative"}
+	}
+	if s.BreakerFailures < -1 {
+		return &FieldError{Field: "breaker_failures", Message: "must be -1 (off), 0 (the dispatcher's default) or positive"}
+	}
+	if s.BreakerOpenMillis < 0 {
+		return &FieldError{Field: "breaker_open_ms", Message: "must not be negative"}
 	}
 	if s.MaxInFlight < 0 {
 		return &FieldError{Field: "max_in_flight", Message: "must not be negative"}

@@ -22,6 +22,7 @@ type Recorder struct {
 	scheduled   *prometheus.CounterVec
 	parked      prometheus.Counter
 	produceErrs *prometheus.CounterVec
+	breakerSkip prometheus.Counter
 }
 
 var _ deliver.Recorder = (*Recorder)(nil)
@@ -64,8 +65,12 @@ func New(reg prometheus.Registerer, stats func() deliver.Stats) (*Recorder, erro
 			Name: "hookline_dispatcher_produce_failures_total",
 			Help: "Failed produces of dead letters, retry records and subscription updates (each is retried), by topic.",
 		}, []string{"topic"}),
+		breakerSkip: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookline_dispatcher_breaker_deferred_total",
+			Help: "Deliveries sent to their next retry tier without a request because their subscription's circuit breaker was open.",
+		}),
 	}
-	err := errors.Join(
+	err := errors.Join(reg.Register(r.breakerSkip),
 		reg.Register(r.attempts), reg.Register(r.latency), reg.Register(r.endToEnd),
 		reg.Register(r.deadLetters), reg.Register(r.commits), reg.Register(r.scheduled),
 		reg.Register(r.parked), reg.Register(r.produceErrs), reg.Register(&gauges{stats: stats}),
@@ -111,6 +116,9 @@ func (r *Recorder) Scheduled(tier int) { r.scheduled.WithLabelValues(strconv.Ito
 // Parked implements deliver.Recorder.
 func (r *Recorder) Parked() { r.parked.Inc() }
 
+// BreakerDeferred implements deliver.Recorder.
+func (r *Recorder) BreakerDeferred() { r.breakerSkip.Inc() }
+
 // ProduceFailed implements deliver.Recorder.
 func (r *Recorder) ProduceFailed(topic string) { r.produceErrs.WithLabelValues(topic).Inc() }
 
@@ -137,12 +145,14 @@ var (
 		"High watermark minus committed offset, as of the last fetch.", []string{"topic", "partition"}, nil)
 	retryWaitingDesc = prometheus.NewDesc("hookline_dispatcher_retry_waiting_records",
 		"Records in a retry tier's assigned partitions not yet committed (waiting to be due or in progress), as of the last fetch.", []string{"tier"}, nil)
+	breakerDesc = prometheus.NewDesc("hookline_dispatcher_breaker_state",
+		"1 for each subscription whose circuit breaker is not closed, by state (open, half-open); closed breakers have no series.", []string{"subscription", "state"}, nil)
 	retryOldestDesc = prometheus.NewDesc("hookline_dispatcher_retry_oldest_age_seconds",
 		"Age of the oldest record waiting to be due in a retry tier (0 when none waits).", []string{"tier"}, nil)
 )
 
 func (g *gauges) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{inFlightDesc, maxConcDesc, windowDesc, pendingDesc, fillDesc, pausedDesc, lagDesc, retryWaitingDesc, retryOldestDesc} {
+	for _, d := range []*prometheus.Desc{inFlightDesc, maxConcDesc, windowDesc, pendingDesc, fillDesc, pausedDesc, lagDesc, retryWaitingDesc, retryOldestDesc, breakerDesc} {
 		ch <- d
 	}
 }
@@ -151,6 +161,9 @@ func (g *gauges) Collect(ch chan<- prometheus.Metric) {
 	s := g.stats()
 	ch <- prometheus.MustNewConstMetric(inFlightDesc, prometheus.GaugeValue, float64(s.InFlight))
 	ch <- prometheus.MustNewConstMetric(maxConcDesc, prometheus.GaugeValue, float64(s.MaxConcurrency))
+	for _, b := range s.Breakers {
+		ch <- prometheus.MustNewConstMetric(breakerDesc, prometheus.GaugeValue, 1, b.Subscription, b.State)
+	}
 	waiting, oldest := map[int]int64{}, map[int]float64{}
 	for _, p := range s.Partitions {
 		if p.Tier > 0 {

@@ -19,6 +19,6 @@ func main() {
 	}()
 	if err := cli.Run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "hookctl:", err)
-		os.Exit(1)
+		os.Exit(cli.ExitCode(err))
 	}
 }

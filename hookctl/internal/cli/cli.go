@@ -6,7 +6,6 @@ package cli
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -18,9 +17,9 @@ import (
 	"github.com/hookline/hookline/platform/kclient"
 	"github.com/hookline/hookline/schemas/topic"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/term"
 )
 
 // options are the flags every command shares.
@@ -32,7 +31,10 @@ type options struct {
 	stdin   io.Reader // nil when no one is there to answer a confirmation
 	stdout  io.Writer
 	stderr  io.Writer
-	getenv  func(string) string
+	// stderrTTY is the terminal behind stderr, when there is one: long
+	// work then draws a progress bar on it instead of printing lines.
+	stderrTTY *os.File
+	getenv    func(string) string
 }
 
 func (o *options) names() topic.Names { return topic.New(o.prefix) }
@@ -46,59 +48,84 @@ func (o *options) client(extra ...kgo.Opt) (*kgo.Client, error) {
 	return kgo.NewClient(append(opts, extra...)...)
 }
 
-// printJSON writes v as indented JSON.
-func (o *options) printJSON(v any) error {
-	enc := json.NewEncoder(o.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
 // table starts a table for people.
 func (o *options) table() *tabwriter.Writer {
 	return tabwriter.NewWriter(o.stdout, 0, 4, 2, ' ', 0)
 }
 
-// Run executes hookctl with args. getenv supplies HOOKLINE_* defaults.
-// Confirmations are asked on os.Stdin when it is a terminal; otherwise
-// commands that write in bulk refuse to run without --yes.
+// Run executes hookctl with args. getenv supplies HOOKLINE_* defaults of
+// the global flags. Confirmations are asked on os.Stdin when it is a
+// terminal; otherwise commands that write in bulk refuse to run without
+// --yes. Map the error to an exit code with ExitCode.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var stdin io.Reader
-	if fi, err := os.Stdin.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+	if term.IsTerminal(int(os.Stdin.Fd())) {
 		stdin = os.Stdin
 	}
-	return RunWithStdin(ctx, args, getenv, stdin, stdout, stderr)
+	var tty *os.File
+	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		tty = f
+	}
+	return run(ctx, args, getenv, stdin, tty, stdout, stderr)
 }
 
 // RunWithStdin is Run with confirmations read from stdin. A nil stdin
 // means no one can answer, so bulk writes need --yes.
 func RunWithStdin(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	o := &options{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	return run(ctx, args, getenv, stdin, nil, stdout, stderr)
+}
+
+// globalFlags are the flags that read HOOKLINE_* variables; no other flag
+// does, so a service's environment (HOOKLINE_GROUP, HOOKLINE_LIMIT) never
+// changes what a command does.
+var globalFlags = []string{"brokers", "kafka-client-id", "kafka-tls", "kafka-tls-ca", "kafka-tls-cert", "kafka-tls-key",
+	"kafka-sasl-mechanism", "kafka-sasl-user", "kafka-sasl-password", "topic-prefix", "output", "timeout"}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, tty *os.File, stdout, stderr io.Writer) error {
+	o := &options{stdin: stdin, stderrTTY: tty, stdout: stdout, stderr: stderr, getenv: getenv}
+	var showVersion bool
 	root := &cobra.Command{
-		Use:           "hookctl",
-		Short:         "Operate a Hookline webhook pipeline",
-		Long:          "hookctl creates Hookline's topics, manages subscriptions, inspects and replays\nthe dead-letter topic, and inspects a running pipeline.\nEvery flag also reads an environment variable: --brokers reads HOOKLINE_BROKERS.",
+		Use:   "hookctl",
+		Short: "Operate a Hookline webhook pipeline",
+		Long: "hookctl creates Hookline's topics, manages subscriptions, inspects and replays\n" +
+			"the dead-letter topic and the attempt history, and inspects a running pipeline.\n\n" +
+			"Environment: only the global flags read HOOKLINE_* variables (--brokers reads\n" +
+			"HOOKLINE_BROKERS, -o reads HOOKLINE_OUTPUT); a flag given wins. Flags of\n" +
+			"subcommands read no environment, so a service's HOOKLINE_GROUP or\n" +
+			"HOOKLINE_LIMIT never changes a command.\n\n" + exitCodesHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if showVersion {
+				fmt.Fprintln(o.stdout, readBuildInfo().String())
+				return nil
+			}
+			return cmd.Help()
+		},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			// Flags not given on the command line come from HOOKLINE_*.
 			var err error
-			cmd.Flags().VisitAll(func(f *pflag.Flag) {
-				if err != nil || f.Changed {
-					return
+			for _, name := range globalFlags {
+				f := cmd.Root().PersistentFlags().Lookup(name)
+				if err != nil || f == nil || f.Changed {
+					continue
 				}
 				if v := getenv(flagenv.Name(f.Name)); v != "" {
 					if e := f.Value.Set(v); e != nil {
-						err = fmt.Errorf("%s: %w", flagenv.Name(f.Name), e)
+						err = usagef("%s: %w", flagenv.Name(f.Name), e)
 					}
 				}
-			})
+			}
 			if err != nil {
 				return err
 			}
 			switch o.output {
-			case "table", "json":
+			case outputTable, outputJSON, outputYAML:
 			default:
-				return fmt.Errorf("unknown output %q: want table or json", o.output)
+				return usagef("unknown output %q: want table, json or yaml", o.output)
+			}
+			if _, err := o.kafka.Opts(); err != nil {
+				return usagef("%w", err)
 			}
 			return nil
 		},
@@ -106,23 +133,78 @@ func RunWithStdin(ctx context.Context, args []string, getenv func(string) string
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{Err: err} })
 	o.kafka.Brokers = flagenv.StringList{"127.0.0.1:9092"}
 	pf := root.PersistentFlags()
-	pf.Var(&o.kafka.Brokers, "brokers", "comma-separated Kafka seed brokers")
-	pf.StringVar(&o.kafka.ClientID, "kafka-client-id", "hookctl", "Kafka client id")
-	pf.BoolVar(&o.kafka.TLS, "kafka-tls", false, "connect to Kafka over TLS")
-	pf.StringVar(&o.kafka.TLSCAFile, "kafka-tls-ca", "", "PEM file of CAs to trust for Kafka")
-	pf.StringVar(&o.kafka.TLSCertFile, "kafka-tls-cert", "", "PEM client certificate for Kafka mTLS")
-	pf.StringVar(&o.kafka.TLSKeyFile, "kafka-tls-key", "", "PEM client key for Kafka mTLS")
-	pf.StringVar(&o.kafka.SASLMechanism, "kafka-sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
-	pf.StringVar(&o.kafka.SASLUser, "kafka-sasl-user", "", "SASL user name")
-	pf.StringVar(&o.kafka.SASLPassword, "kafka-sasl-password", "", "SASL password")
-	pf.StringVar(&o.prefix, "topic-prefix", topic.DefaultPrefix, "prefix of Hookline's topic names")
-	pf.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
-	pf.DurationVar(&o.timeout, "timeout", 30*time.Second, "how long to wait for Kafka")
+	pf.Var(&o.kafka.Brokers, "brokers", "comma-separated Kafka seed brokers (env HOOKLINE_BROKERS)")
+	pf.StringVar(&o.kafka.ClientID, "kafka-client-id", "hookctl", "Kafka client id (env HOOKLINE_KAFKA_CLIENT_ID)")
+	pf.BoolVar(&o.kafka.TLS, "kafka-tls", false, "connect to Kafka over TLS (env HOOKLINE_KAFKA_TLS)")
+	pf.StringVar(&o.kafka.TLSCAFile, "kafka-tls-ca", "", "PEM file of CAs to trust for Kafka (env HOOKLINE_KAFKA_TLS_CA)")
+	pf.StringVar(&o.kafka.TLSCertFile, "kafka-tls-cert", "", "PEM client certificate for Kafka mTLS (env HOOKLINE_KAFKA_TLS_CERT)")
+	pf.StringVar(&o.kafka.TLSKeyFile, "kafka-tls-key", "", "PEM client key for Kafka mTLS (env HOOKLINE_KAFKA_TLS_KEY)")
+	pf.StringVar(&o.kafka.SASLMechanism, "kafka-sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (env HOOKLINE_KAFKA_SASL_MECHANISM)")
+	pf.StringVar(&o.kafka.SASLUser, "kafka-sasl-user", "", "SASL user name (env HOOKLINE_KAFKA_SASL_USER)")
+	pf.StringVar(&o.kafka.SASLPassword, "kafka-sasl-password", "", "SASL password (env HOOKLINE_KAFKA_SASL_PASSWORD)")
+	pf.StringVar(&o.prefix, "topic-prefix", topic.DefaultPrefix, "prefix of Hookline's topic names (env HOOKLINE_TOPIC_PREFIX)")
+	pf.StringVarP(&o.output, "output", "o", outputTable, "output format: table, json or yaml (env HOOKLINE_OUTPUT)")
+	pf.DurationVar(&o.timeout, "timeout", 30*time.Second, "how long to wait for Kafka (env HOOKLINE_TIMEOUT)")
+	root.Flags().BoolVar(&showVersion, "version", false, "print hookctl's version")
+	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{outputTable, outputJSON, outputYAML}, cobra.ShellCompDirectiveNoFileComp))
 
-	root.AddCommand(topicsCmd(o), subsCmd(o), dlqCmd(o), lagCmd(o), sendCmd(o), tailCmd(o), devCmd(o))
-	return root.ExecuteContext(ctx)
+	root.AddCommand(topicsCmd(o), subsCmd(o), dlqCmd(o), attemptsCmd(o), lagCmd(o), sendCmd(o), tailCmd(o), devCmd(o), versionCmd(o))
+	strictCommands(root)
+	err := root.ExecuteContext(ctx)
+	if err != nil && strings.HasPrefix(err.Error(), "unknown command") {
+		err = &UsageError{Err: err}
+	}
+	return humanize(ctx, err, o.kafka.Brokers, o.timeout)
+}
+
+// strictCommands makes wrong arguments usage errors: a group command (subs,
+// dlq) given an unknown subcommand fails instead of printing help, and
+// every Args check returns a UsageError.
+func strictCommands(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		strictCommands(c)
+	}
+	if cmd.HasSubCommands() && cmd.RunE == nil && cmd.Run == nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+			if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += "; did you mean " + strings.Join(s, ", ") + "?"
+			}
+			return usagef("%s (run %s --help)", msg, c.CommandPath())
+		}
+		cmd.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+		return
+	}
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if err := check(c, args); err != nil {
+				return &UsageError{Err: err}
+			}
+			return nil
+		}
+	}
+}
+
+func versionCmd(o *options) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print hookctl's version, VCS revision and Go version",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			bi := readBuildInfo()
+			if o.structured() {
+				return o.printJSON(bi)
+			}
+			fmt.Fprintln(o.stdout, bi.String())
+			return nil
+		},
+	}
 }
 
 // confirm asks question on stdin and returns nil only for a yes. Without
@@ -141,25 +223,6 @@ func (o *options) confirm(question string) error {
 		return nil
 	}
 	return ErrAborted
-}
-
-// progress prints a progress line to stderr at most once per interval.
-type progress struct {
-	w     io.Writer
-	every time.Duration
-	last  time.Time
-}
-
-func (o *options) progress() *progress {
-	return &progress{w: o.stderr, every: time.Second, last: time.Now()}
-}
-
-// tick prints the line that msg returns, if the interval has passed.
-func (p *progress) tick(msg func() string) {
-	if now := time.Now(); now.Sub(p.last) >= p.every {
-		p.last = now
-		fmt.Fprintln(p.w, msg())
-	}
 }
 
 // ensureTopics creates the topics of specs that do not exist yet, within
@@ -194,7 +257,7 @@ func topicsCmd(o *options) *cobra.Command {
 			for _, c := range created {
 				isNew[c] = true
 			}
-			if o.output == "json" {
+			if o.structured() {
 				type row struct {
 					Name       string            `json:"name"`
 					Partitions int32             `json:"partitions"`

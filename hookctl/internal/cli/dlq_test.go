@@ -28,15 +28,17 @@ type dlqRow struct {
 }
 
 type replayResult struct {
-	Group         string `json:"group"`
-	DryRun        bool   `json:"dry_run"`
-	Complete      bool   `json:"complete"`
-	Read          int    `json:"read"`
-	Matched       int    `json:"matched"`
-	Replayed      int    `json:"replayed"`
-	ReplayedRoute int    `json:"replayed_route"`
-	SkippedRoute  int    `json:"skipped_route"`
-	Unreplayable  int    `json:"unreplayable"`
+	Name          string   `json:"name"`
+	Selection     string   `json:"selection"`
+	DryRun        bool     `json:"dry_run"`
+	Complete      bool     `json:"complete"`
+	Read          int      `json:"read"`
+	Matched       int      `json:"matched"`
+	Replayed      int      `json:"replayed"`
+	ReplayedRoute int      `json:"replayed_route"`
+	SkippedRoute  int      `json:"skipped_route"`
+	Unreplayable  int      `json:"unreplayable"`
+	Problems      []string `json:"problems"`
 	Items         []struct {
 		Position string `json:"position"`
 		To       string `json:"to"`
@@ -68,6 +70,15 @@ func (f *fixture) seedDLQ(t *testing.T) map[string]*record.Delivery {
 		&kgo.Record{Topic: f.names.DLQ(), Key: []byte("junk"), Value: []byte("not json at all")})
 	f.produce(t, recs...)
 	return ds
+}
+
+// addSubs creates active subscriptions with the ids, so replays to them
+// pass the target check.
+func (f *fixture) addSubs(t *testing.T, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		f.ok(t, "subs", "add", "--id", id, "--url", "https://"+id+".example.com/hook", "--types", "*")
+	}
 }
 
 func decodeRows(t *testing.T, out string) []dlqRow {
@@ -204,7 +215,7 @@ func TestDLQBadFlags(t *testing.T) {
 		{"dlq", "ls", "--type", "a*b"},
 		{"dlq", "ls", "--limit", "-1"},
 		{"dlq", "replay", "--rate", "-1", "--yes"},
-		{"dlq", "replay", "--group", "", "--yes"},
+		{"dlq", "replay", "--name", "", "--yes"},
 		{"dlq", "show"},
 	} {
 		if _, err := run(t, map[string]string{"HOOKLINE_BROKERS": "127.0.0.1:1"}, args...); err == nil || err.Error() == "" {
@@ -226,6 +237,7 @@ func (f *fixture) replayJSON(t *testing.T, args ...string) replayResult {
 func TestDLQReplay(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
+	f.addSubs(t, "a", "b")
 	ds := f.seedDLQ(t)
 	positions := map[string]string{} // event id -> topic/partition/offset of its dead letter
 	for _, r := range f.readAll(t, f.names.DLQ()) {
@@ -235,7 +247,7 @@ func TestDLQReplay(t *testing.T) {
 	}
 	g := func(name string) string { return kafkatest.Name(t, name) }
 	g1, g5 := g("g1"), g("g5")
-	args := []string{"--subscription", "a", "--reason", "exhausted,endpoint_gone", "--group", g1}
+	args := []string{"--subscription", "a", "--reason", "exhausted,endpoint_gone", "--name", g1}
 
 	// A dry run lists and writes nothing, not even progress.
 	res := f.replayJSON(t, append(args, "--dry-run")...)
@@ -285,14 +297,14 @@ func TestDLQReplay(t *testing.T) {
 	checkReplayed(t, f.readAll(t, f.names.Deliveries()), ds, positions, "e1", "e2", "e4", "e5")
 
 	// Route-stage dead letters are skipped unless asked for.
-	res = f.replayJSON(t, "--group", g("g2"), "--stage", "route", "--yes")
+	res = f.replayJSON(t, "--name", g("g2"), "--stage", "route", "--yes")
 	if res.SkippedRoute != 1 || res.Replayed+res.ReplayedRoute != 0 {
 		t.Fatalf("route replay without --include-route = %+v", res)
 	}
-	if out := f.ok(t, "dlq", "replay", "--group", g("g3"), "--stage", "route", "--yes"); !strings.Contains(out, "--include-route") {
+	if out := f.ok(t, "dlq", "replay", "--name", g("g3"), "--stage", "route", "--yes"); !strings.Contains(out, "--include-route") {
 		t.Fatalf("skipped route dead letters are not explained:\n%s", out)
 	}
-	res = f.replayJSON(t, "--group", g("g4"), "--stage", "route", "--include-route", "--yes")
+	res = f.replayJSON(t, "--name", g("g4"), "--stage", "route", "--include-route", "--yes")
 	if res.ReplayedRoute != 1 {
 		t.Fatalf("route replay = %+v", res)
 	}
@@ -303,11 +315,11 @@ func TestDLQReplay(t *testing.T) {
 	}
 
 	// --limit stops early; the rerun does the rest.
-	first := f.replayJSON(t, "--group", g5, "--limit", "2", "--yes")
+	first := f.replayJSON(t, "--name", g5, "--limit", "2", "--yes")
 	if first.Replayed != 2 || first.Complete {
 		t.Fatalf("limited replay = %+v", first)
 	}
-	res = f.replayJSON(t, "--group", g5, "--yes")
+	res = f.replayJSON(t, "--name", g5, "--yes")
 	// Which partitions the first run got through varies, so add up.
 	if res.Replayed != 3 || !res.Complete || first.Read+res.Read != 7 ||
 		first.SkippedRoute+res.SkippedRoute != 1 || first.Unreplayable+res.Unreplayable != 1 {
@@ -317,7 +329,7 @@ func TestDLQReplay(t *testing.T) {
 		t.Fatalf("%d deliveries, want 9", got)
 	}
 	// --restart ignores the progress.
-	if res := f.replayJSON(t, "--group", g1, "--restart", "--dry-run"); res.Replayed != 5 {
+	if res := f.replayJSON(t, "--name", g1, "--restart", "--dry-run"); res.Replayed != 5 {
 		t.Fatalf("restart dry run = %+v", res)
 	}
 }
@@ -369,6 +381,7 @@ func checkReplayed(t *testing.T, recs []*kgo.Record, ds map[string]*record.Deliv
 func TestDLQReadsCommittedOnly(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
+	f.addSubs(t, "a")
 	// On the empty topic, replay has nothing to confirm.
 	out, errOut, err := f.exec(t.Context(), nil, "dlq", "replay")
 	if err != nil || !strings.Contains(out, "replayed 0") || !strings.Contains(errOut, "is empty") && !strings.Contains(errOut, "nothing") {

@@ -161,7 +161,7 @@ type secretResult struct {
 }
 
 func (o *options) printSecret(verb string, sub record.Subscription, secret string) error {
-	if o.output == "json" {
+	if o.structured() {
 		return o.printJSON(secretResult{Subscription: sub.Redacted(), Secret: secret})
 	}
 	fmt.Fprintf(o.stdout, "%s subscription %s\nsigning secret: %s\n", verb, sub.ID, secret)
@@ -264,7 +264,7 @@ func subsLsCmd(o *options) *cobra.Command {
 			}
 			defer s.Close()
 			all := s.table.All()
-			if o.output == "json" {
+			if o.structured() {
 				out := make([]record.Subscription, 0, len(all))
 				for _, sub := range all {
 					out = append(out, sub.Redacted())
@@ -310,7 +310,7 @@ func subsGetCmd(o *options) *cobra.Command {
 // printSub shows one subscription without its secrets.
 func (o *options) printSub(sub record.Subscription) error {
 	sub = sub.Redacted()
-	if o.output == "json" {
+	if o.structured() {
 		return o.printJSON(sub)
 	}
 	tw := o.table()
@@ -352,10 +352,15 @@ func (o *options) printSub(sub record.Subscription) error {
 }
 
 func subsRmCmd(o *options) *cobra.Command {
-	return &cobra.Command{
+	var yes bool
+	cmd := &cobra.Command{
 		Use:   "rm ID",
-		Short: "Delete a subscription (writes a tombstone)",
-		Args:  cobra.ExactArgs(1),
+		Short: "Delete a subscription (writes a tombstone); asks first unless --yes",
+		Long: "rm deletes a subscription by writing a tombstone to the subscriptions topic.\n" +
+			"Deliveries for it that are still on their way are dead-lettered\n" +
+			"subscription_deleted. It asks for confirmation unless --yes; without a\n" +
+			"terminal on stdin it refuses without --yes.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := o.openSubs(cmd.Context())
 			if err != nil {
@@ -363,19 +368,28 @@ func subsRmCmd(o *options) *cobra.Command {
 			}
 			defer s.Close()
 			id := args[0]
-			if _, err := s.get(id); err != nil {
+			sub, err := s.get(id)
+			if err != nil {
 				return err
+			}
+			if !yes {
+				q := fmt.Sprintf("Delete subscription %s (%s, %s)?", id, record.RedactURL(sub.URL), strings.Join(sub.EventTypes, ","))
+				if err := o.confirm(q); err != nil {
+					return err
+				}
 			}
 			if err := s.produce(cmd.Context(), record.Tombstone(o.names().Subscriptions(), id)); err != nil {
 				return err
 			}
-			if o.output == "json" {
+			if o.structured() {
 				return o.printJSON(map[string]any{"id": id, "deleted": true})
 			}
 			fmt.Fprintf(o.stdout, "deleted subscription %s\n", id)
 			return nil
 		},
 	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	return cmd
 }
 
 // subsStateCmd builds pause (state paused), resume (state active) and

@@ -140,8 +140,17 @@ func TestSubsLifecycle(t *testing.T) {
 		t.Fatalf("%d signing secrets during the grace window, want 2", got)
 	}
 
-	// Delete.
-	f.ok(t, "subs", "rm", "billing")
+	// Delete: refused without a terminal or --yes, aborted by a no.
+	if err := f.fail(t, "subs", "rm", "billing"); !errors.Is(err, cli.ErrNoConfirmation) || cli.ExitCode(err) != 1 {
+		t.Fatalf("rm without --yes: %v", err)
+	}
+	if _, errOut, err := f.exec(t.Context(), strings.NewReader("n\n"), "subs", "rm", "billing"); !errors.Is(err, cli.ErrAborted) || !strings.Contains(errOut, "Delete subscription billing") {
+		t.Fatalf("rm answered no: %v\n%s", err, errOut)
+	}
+	if s := f.lastSub(t, "billing"); s == nil {
+		t.Fatal("rm answered no wrote a tombstone")
+	}
+	f.ok(t, "subs", "rm", "billing", "--yes")
 	if s := f.lastSub(t, "billing"); s != nil {
 		t.Fatalf("no tombstone after rm: %+v", s)
 	}

@@ -171,7 +171,14 @@ func rawJSON(b []byte) json.RawMessage {
 }
 
 func (o *options) printTailed(t tailed) error {
-	if o.output == "json" {
+	if o.output == outputYAML {
+		// A stream of YAML documents, one per record.
+		if _, err := fmt.Fprintln(o.stdout, "---"); err != nil {
+			return err
+		}
+		return printYAML(o.stdout, t)
+	}
+	if o.structured() {
 		b, err := json.Marshal(t)
 		if err != nil {
 			return err

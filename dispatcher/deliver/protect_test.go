@@ -1,0 +1,213 @@
+package deliver_test
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hookline/hookline/schemas/record"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestRateLimit: a subscription limited to 5 requests a second gets its 50
+// deliveries over at least 9 s (a burst of 5, then one every 200 ms),
+// while a subscription on the same partition gets all of its own
+// deliveries before the limited one is half done.
+func TestRateLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	limited := newFleet(t, "limited", 1, nil, func(s *record.Subscription) { s.RateLimit = 5 })
+	other := newFleet(t, "other", 1, nil, nil)
+	e.putSubs(t, append(limited.subs, other.subs...)...)
+	limited.produce(t, e, 50) // first on the partition
+	other.produce(t, e, 100)
+	cfg := e.config(t)
+	e.start(t, cfg)
+
+	rl := limited.recv[limited.subs[0].ID]
+	var halfway time.Time
+	waitFor(t, 60*time.Second, "half the limited deliveries", func() bool {
+		if n, _ := rl.count(); n >= 25 {
+			halfway = time.Now()
+			return true
+		}
+		return false
+	})
+	if other.missing() != 0 {
+		t.Errorf("the other subscription still missed %d deliveries when the limited one was half done: it was slowed", other.missing())
+	}
+	_, otherLast := other.recv[other.subs[0].ID].span()
+	waitFor(t, 60*time.Second, "every limited delivery", func() bool { return limited.missing() == 0 })
+	first, last := rl.span()
+	if span := last.Sub(first); span < 9*time.Second-50*time.Millisecond {
+		t.Errorf("50 deliveries at 5/s arrived over %s, want at least 9s", span)
+	}
+	if d, total := rl.count(); d != 50 || total != 50 {
+		t.Errorf("%d limited deliveries in %d requests, want 50 once each", d, total)
+	}
+	t.Logf("limited: 50 over %s; other: all 100 %s before the limited one was half done",
+		last.Sub(first).Round(time.Millisecond), halfway.Sub(otherLast).Round(time.Millisecond))
+}
+
+// TestCircuitBreaker: an endpoint that answers 500 opens its breaker after
+// 3 failures; while open it gets only probes, one per open period, as its
+// deliveries move through the retry tiers without requests. Once it
+// answers 2xx a probe closes the breaker and every delivery arrives.
+func TestCircuitBreaker(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	var down atomic.Bool
+	down.Store(true)
+	var mu sync.Mutex
+	var failedAt []time.Time
+	flaky := newFleet(t, "flaky", 1, func(*http.Request, []byte) int {
+		if down.Load() {
+			mu.Lock()
+			failedAt = append(failedAt, time.Now())
+			mu.Unlock()
+			return http.StatusInternalServerError
+		}
+		return http.StatusOK
+	}, nil)
+	e.putSubs(t, flaky.subs...)
+	flaky.produce(t, e, 20)
+	cfg := e.config(t)
+	cfg.Retries = -1
+	cfg.BreakerFailures = 3
+	cfg.BreakerOpen = time.Second
+	cfg.RetrySchedule = []time.Duration{500 * time.Millisecond, 2 * time.Second, 4 * time.Second, 6 * time.Second}
+	r := e.start(t, cfg)
+
+	waitFor(t, 30*time.Second, "the breaker open", func() bool {
+		bs := r.d.Stats().Breakers
+		return len(bs) == 1 && bs[0].Subscription == flaky.subs[0].ID && bs[0].State == "open"
+	})
+	openedAt := time.Now()
+	time.Sleep(3 * time.Second) // the outage goes on; probes are counted below
+	mu.Lock()
+	failures := len(failedAt)
+	mu.Unlock()
+	down.Store(false)
+	outage := time.Since(openedAt)
+	waitFor(t, 60*time.Second, "every delivery after the endpoint recovered", func() bool { return flaky.missing() == 0 })
+	// 3 failures open it; then at most one probe per open second.
+	if maxProbes := 3 + int(outage/cfg.BreakerOpen) + 1; failures > maxProbes {
+		t.Errorf("the failing endpoint got %d requests for 20 deliveries; with the breaker open it should get at most %d", failures, maxProbes)
+	}
+	if failures < 4 {
+		t.Errorf("the failing endpoint got %d requests: no probe while the breaker was open", failures)
+	}
+	waitFor(t, 30*time.Second, "the breaker closed", func() bool { return len(r.d.Stats().Breakers) == 0 })
+	if got := e.deadLetters(t, 1, time.Second); len(got) != 0 {
+		t.Errorf("%d dead letters, want none", len(got))
+	}
+	t.Logf("20 deliveries, %d failed requests during a %s outage with the breaker open after 3", failures, outage.Round(time.Millisecond))
+}
+
+// TestAutoDisable: a subscription whose endpoint fails for --disable-after
+// without a success is disabled with reason failing, and its later
+// deliveries are dead-lettered endpoint_disabled. Resumed, with its dead
+// letters replayed, everything arrives.
+func TestAutoDisable(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	var down atomic.Bool
+	down.Store(true)
+	failing := newFleet(t, "failing", 1, func(*http.Request, []byte) int {
+		if down.Load() {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	}, nil)
+	e.putSubs(t, failing.subs...)
+	failing.produce(t, e, 10)
+	cfg := e.config(t)
+	cfg.Retries = -1
+	cfg.DisableAfter = time.Second
+	cfg.RetrySchedule = []time.Duration{400 * time.Millisecond, 800 * time.Millisecond, 1600 * time.Millisecond}
+	e.start(t, cfg)
+
+	id := failing.subs[0].ID
+	waitFor(t, 30*time.Second, "the subscription disabled", func() bool {
+		s, ok := e.table.Get(id)
+		return ok && s.State == record.StateDisabled
+	})
+	if s, _ := e.table.Get(id); s.StateReason == "" || s.StateReason[:len("failing")] != "failing" {
+		t.Errorf("disabled with reason %q, want failing", s.StateReason)
+	}
+	dlq := e.deadLetters(t, 10, 30*time.Second)
+	if len(dlq) != 10 {
+		t.Fatalf("%d of 10 deliveries dead-lettered", len(dlq))
+	}
+	reasons := map[string]int{}
+	for _, dl := range dlq {
+		reasons[dl.Reason]++
+	}
+	if reasons[record.ReasonEndpointDisabled] == 0 {
+		t.Errorf("dead letters by reason %v: none endpoint_disabled", reasons)
+	}
+
+	// Resume, then replay as hookctl dlq replay does: the same delivery,
+	// the schedule from the start.
+	down.Store(false)
+	s, _ := e.table.Get(id)
+	s.State, s.StateReason, s.UpdatedAt = record.StateActive, "", time.Now().UTC()
+	e.putSubs(t, s)
+	var recs []*kgo.Record
+	for _, dl := range dlq {
+		d := *dl.Delivery
+		d.Attempt, d.Tier, d.NotBefore, d.ParkedAt, d.FirstAttemptAt = 0, 0, time.Time{}, time.Time{}, time.Time{}
+		d.RoutedAt = time.Now().UTC()
+		r, err := d.Record(e.names.Deliveries())
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	if err := e.prod.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "every delivery after resume and replay", func() bool { return failing.missing() == 0 })
+	t.Logf("dead letters before the replay, by reason: %v", reasons)
+}
+
+// TestBacklogFairShare: 10,000 deliveries queued for one subscription do
+// not hold up 100 for another on the same partition behind them: beyond
+// its lane backlog the deep one waits in the retry path, so the other's
+// deliveries enter the window at once.
+func TestBacklogFairShare(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10,000 deliveries; skipped with -short")
+	}
+	t.Parallel()
+	e := newEnv(t, 1)
+	// A 20 ms endpoint: 10,000 deliveries at 50 in flight take about 4 s
+	// to send; 100 at 10 in flight about 0.2 s.
+	slow := func(*http.Request, []byte) int { time.Sleep(20 * time.Millisecond); return http.StatusNoContent }
+	deep := newFleet(t, "deep", 1, slow, func(s *record.Subscription) { s.MaxInFlight = 50 })
+	small := newFleet(t, "small", 1, slow, nil)
+	e.putSubs(t, append(deep.subs, small.subs...)...)
+	deep.produce(t, e, 10_000) // all ahead of the small one's
+	small.produce(t, e, 100)
+	cfg := e.config(t)
+	cfg.RetrySchedule = []time.Duration{time.Second}
+	start := time.Now()
+	e.start(t, cfg)
+
+	waitFor(t, 120*time.Second, "the small subscription's deliveries", func() bool { return small.missing() == 0 })
+	smallDone := time.Since(start)
+	deepBefore, _ := deep.recv[deep.subs[0].ID].count()
+	// Without fair shares the small one's deliveries enter the window
+	// only once the deep one's are sent down to the last window (9,000 or
+	// more); with them the deep backlog is parked as it is read, and the
+	// small one waits for that reading, not for the deep one's requests.
+	if deepBefore > 5000 {
+		t.Errorf("the deep subscription got %d deliveries before the small one's 100 were done: the small one waited behind its backlog", deepBefore)
+	}
+	waitFor(t, 300*time.Second, "the deep subscription's backlog", func() bool { return deep.missing() == 0 })
+	t.Logf("small: 100 done after %s, when the deep one had %d of 10,000; deep: done after %s",
+		smallDone.Round(time.Millisecond), deepBefore, time.Since(start).Round(time.Millisecond))
+}

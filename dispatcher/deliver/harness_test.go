@@ -79,8 +79,8 @@ func (e *env) config(t testing.TB) deliver.Config {
 		// every failure is a request.
 		BreakerFailures: -1,
 		DisableAfter:    -1,
-		DrainTimeout:   10 * time.Second,
-		SessionTimeout: 10 * time.Second,
+		DrainTimeout:    10 * time.Second,
+		SessionTimeout:  10 * time.Second,
 	}
 }
 

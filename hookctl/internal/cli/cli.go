@@ -17,7 +17,6 @@ import (
 	"github.com/hookline/hookline/platform/kclient"
 	"github.com/hookline/hookline/schemas/topic"
 	"github.com/spf13/cobra"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/term"
 )
@@ -226,80 +225,4 @@ func (o *options) confirm(question string) error {
 		return nil
 	}
 	return ErrAborted
-}
-
-// ensureTopics creates the topics of specs that do not exist yet, within
-// the --timeout, and returns the names it created.
-func (o *options) ensureTopics(ctx context.Context, specs []topic.Spec) ([]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	cl, err := o.client()
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	return kclient.EnsureTopics(ctx, kadm.NewClient(cl), specs)
-}
-
-func topicsCmd(o *options) *cobra.Command {
-	cmd := &cobra.Command{Use: "topics", Short: "Create and list Hookline's topics"}
-	var spec topic.SpecOpts
-	var sources []string
-	initCmd := &cobra.Command{
-		Use:   "init",
-		Short: "Create every Hookline topic that does not exist yet (idempotent)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			spec.Sources = sources
-			specs := o.names().Specs(spec)
-			created, err := o.ensureTopics(cmd.Context(), specs)
-			if err != nil {
-				return err
-			}
-			isNew := map[string]bool{}
-			for _, c := range created {
-				isNew[c] = true
-			}
-			if o.structured() {
-				type row struct {
-					Name       string            `json:"name"`
-					Partitions int32             `json:"partitions"`
-					Created    bool              `json:"created"`
-					Configs    map[string]string `json:"configs"`
-				}
-				rows := make([]row, 0, len(specs))
-				for _, s := range specs {
-					rows = append(rows, row{s.Name, s.Partitions, isNew[s.Name], s.Configs})
-				}
-				return o.printJSON(rows)
-			}
-			tw := o.table()
-			fmt.Fprintln(tw, "TOPIC\tPARTITIONS\tSTATUS\tCONFIG")
-			for _, s := range specs {
-				status := "exists"
-				if isNew[s.Name] {
-					status = "created"
-				}
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", s.Name, s.Partitions, status, configText(s.Configs))
-			}
-			return tw.Flush()
-		},
-	}
-	initCmd.Flags().Int32Var(&spec.Partitions, "partitions", 12, "partitions of the deliveries and retry topics")
-	initCmd.Flags().Int16Var(&spec.ReplicationFactor, "replication-factor", 1, "replication factor of every topic")
-	initCmd.Flags().IntVar(&spec.RetryLevels, "retry-levels", topic.DefaultRetryLevels, "number of retry topics")
-	initCmd.Flags().DurationVar(&spec.DLQRetention, "dlq-retention", 14*24*time.Hour, "retention of the dead-letter topic")
-	initCmd.Flags().StringSliceVar(&sources, "source", []string{topic.DefaultSource}, "source topics to create as well")
-	cmd.AddCommand(initCmd)
-	return cmd
-}
-
-func configText(m map[string]string) string {
-	parts := make([]string, 0, len(m))
-	for _, k := range []string{"cleanup.policy", "retention.ms", "min.compaction.lag.ms"} {
-		if v, ok := m[k]; ok {
-			parts = append(parts, k+"="+v)
-		}
-	}
-	return strings.Join(parts, " ")
 }

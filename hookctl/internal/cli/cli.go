@@ -103,19 +103,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return cmd.Help()
 		},
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			var err error
-			for _, name := range globalFlags {
-				f := cmd.Root().PersistentFlags().Lookup(name)
-				if err != nil || f == nil || f.Changed {
-					continue
-				}
-				if v := getenv(flagenv.Name(f.Name)); v != "" {
-					if e := f.Value.Set(v); e != nil {
-						err = usagef("%s: %w", flagenv.Name(f.Name), e)
-					}
-				}
-			}
-			if err != nil {
+			if err := applyEnv(cmd.Root(), getenv); err != nil {
 				return err
 			}
 			switch o.output {
@@ -152,11 +140,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 	root.AddCommand(topicsCmd(o), subsCmd(o), dlqCmd(o), attemptsCmd(o), lagCmd(o), sendCmd(o), tailCmd(o), devCmd(o), versionCmd(o))
 	strictCommands(root)
+	registerCompletions(o, root)
 	err := root.ExecuteContext(ctx)
 	if err != nil && strings.HasPrefix(err.Error(), "unknown command") {
 		err = &UsageError{Err: err}
 	}
 	return humanize(ctx, err, o.kafka.Brokers, o.timeout)
+}
+
+// applyEnv sets the global flags not given on the command line from their
+// HOOKLINE_* variables.
+func applyEnv(root *cobra.Command, getenv func(string) string) error {
+	for _, name := range globalFlags {
+		f := root.PersistentFlags().Lookup(name)
+		if f == nil || f.Changed {
+			continue
+		}
+		if v := getenv(flagenv.Name(f.Name)); v != "" {
+			if err := f.Value.Set(v); err != nil {
+				return usagef("%s: %w", flagenv.Name(f.Name), err)
+			}
+		}
+	}
+	return nil
 }
 
 // strictCommands makes wrong arguments usage errors: a group command (subs,

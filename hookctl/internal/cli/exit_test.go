@@ -95,3 +95,30 @@ func TestVersion(t *testing.T) {
 		t.Errorf("version -o yaml: %v\n%s", err, out)
 	}
 }
+
+func TestCompletion(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.addSubs(t, "billing", "crm")
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"__complete", "subs", "get", "bil"}, []string{"billing"}},
+		{[]string{"__complete", "dlq", "replay", "--subscription", ""}, []string{"billing", "crm"}},
+		{[]string{"__complete", "dlq", "ls", "--reason", "end"}, []string{"endpoint_gone", "endpoint_disabled"}},
+		{[]string{"__complete", "dlq", "ls", "--type", ""}, []string{"*"}},
+		{[]string{"__complete", "subs", "ls", "-o", "y"}, []string{"yaml"}},
+	} {
+		var out, errOut bytes.Buffer
+		args := append([]string{"__complete", "--topic-prefix", f.names.Prefix}, tt.args[1:]...)
+		if err := cli.RunWithStdin(t.Context(), args, func(k string) string { return f.env[k] }, nil, &out, &errOut); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%v: no %q in\n%s", tt.args, w, out.String())
+			}
+		}
+	}
+}

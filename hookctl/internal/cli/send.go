@@ -96,7 +96,7 @@ func sendCmd(o *options) *cobra.Command {
 				return err
 			}
 			out := sent{ID: got.ID, Type: got.Type, Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
-			if o.output == "json" {
+			if o.structured() {
 				return o.printJSON(out)
 			}
 			fmt.Fprintln(o.stdout, out.ID)

@@ -74,8 +74,9 @@ type Config struct {
 	// between quick retries; defaults 250ms and 2s.
 	RetryWaitMin, RetryWaitMax time.Duration
 	// RetryAfterMax clamps the Retry-After an endpoint asks for on 429 and
-	// 503; default 1h. Such a delivery goes to the first retry tier whose
-	// delay is at least the Retry-After, due no earlier than it asked.
+	// 503; default 1h, and never more than the last tier's delay. Such a
+	// delivery goes to the first retry tier whose delay is at least the
+	// Retry-After, due no earlier than it asked.
 	RetryAfterMax time.Duration
 	// MaxResponseBytes is how much of a response body is read; default 64 KiB.
 	MaxResponseBytes int64
@@ -174,6 +175,11 @@ func (c Config) withDefaults() Config {
 	set(&c.MaxRecordBytes, DefaultMaxRecordBytes)
 	if len(c.RetrySchedule) == 0 {
 		c.RetrySchedule = DefaultRetrySchedule()
+	}
+	if n := len(c.RetrySchedule); n > 0 && c.RetrySchedule[n-1] > 0 {
+		// A retry topic waits for its head: a Retry-After longer than the
+		// last tier's delay would hold that tier up for everyone.
+		c.RetryAfterMax = min(c.RetryAfterMax, c.RetrySchedule[n-1])
 	}
 	if c.MaxResponseBytes == 0 {
 		c.MaxResponseBytes = DefaultMaxResponseBytes

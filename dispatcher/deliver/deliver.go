@@ -136,9 +136,10 @@ type Dispatcher struct {
 	// deliveries topic's partition count: a subscription's records may
 	// then be spread over members, and park queues are not kept.
 	mixedPartitions bool
-	// batchMax is the largest record batch produced: franz-go's default,
-	// or less when a topic produced to accepts less (fitBatches).
-	batchMax int
+	// batchMax is the largest record batch produced to a topic that
+	// accepts less than franz-go's default (readLimits); read-only once
+	// consuming starts.
+	batchMax map[string]int
 	gen      uint64
 	jobs     sync.WaitGroup // every job goroutine
 	running  int            // job goroutines alive
@@ -213,7 +214,7 @@ func New(cfg Config, subs Subscriptions, kafka []kgo.Opt, opts ...Opt) (*Dispatc
 		parts:    map[tp]*partition{},
 		lanes:    map[string]*lane{},
 		parkq:    map[string]*parkQueue{},
-		batchMax: DefaultMaxRecordBytes,
+		batchMax: map[string]int{},
 		tiers:    map[string]int{cfg.Topics.Deliveries(): 0},
 		finished: make(chan struct{}),
 		stop:     make(chan struct{}),
@@ -292,7 +293,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		// cap such a subscription at 100 records a second. Under load,
 		// records still batch while a request is in flight.
 		kgo.ProducerLinger(time.Millisecond),
-		kgo.ProducerBatchMaxBytes(int32(d.batchMax)),
+		kgo.ProducerBatchMaxBytesFn(d.batchMaxFor),
 	)
 	if d.cfg.SessionTimeout > 0 {
 		opts = append(opts, kgo.SessionTimeout(d.cfg.SessionTimeout))
@@ -335,9 +336,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 // checkTopics makes sure every retry topic the schedule needs exists, with
 // as many partitions as the deliveries topic (else a subscription's
-// records would not share a partition number across topics). A missing
-// topic is a configuration error; Kafka not answering is retried until
-// ctx ends.
+// records would not share a partition number across topics), adds retry
+// topics beyond the schedule to those consumed (records left there by a
+// longer schedule get one attempt and are then exhausted), and reads the
+// topics' max.message.bytes. A missing topic is a configuration error;
+// Kafka not answering is retried until ctx ends.
 func (d *Dispatcher) checkTopics(ctx context.Context) error {
 	cl, err := kgo.NewClient(d.kopts...)
 	if err != nil {
@@ -346,31 +349,14 @@ func (d *Dispatcher) checkTopics(ctx context.Context) error {
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		details, err := adm.ListTopics(ctx, d.topics...)
+		details, err := adm.ListTopics(ctx)
 		if err == nil {
-			var missing []string
-			want := int(-1)
-			for _, t := range d.topics {
-				td, ok := details[t]
-				switch {
-				case !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition):
-					missing = append(missing, t)
-				case td.Err != nil:
-					err = td.Err
-				case want < 0:
-					want = len(td.Partitions)
-				case len(td.Partitions) != want:
-					d.mixedPartitions = true
-					d.log.Warn("retry topic has a different partition count than the deliveries topic; a subscription's retries may be handled by another dispatcher",
-						zap.String("topic", t), zap.Int("partitions", len(td.Partitions)), zap.Int("deliveries_partitions", want))
-				}
-			}
-			if len(missing) > 0 {
-				return fmt.Errorf("topics %v do not exist: the retry schedule has %d tiers; create them with hookctl topics init --retry-levels %d",
-					missing, len(d.cfg.RetrySchedule), len(d.cfg.RetrySchedule))
+			err = d.checkDetails(details)
+			if errors.Is(err, errConfig) {
+				return err
 			}
 			if err == nil {
-				d.fitBatches(ctx, adm)
+				d.readLimits(ctx, adm)
 				return nil
 			}
 		}
@@ -385,11 +371,51 @@ func (d *Dispatcher) checkTopics(ctx context.Context) error {
 	}
 }
 
-// fitBatches reads max.message.bytes of the topics the dispatcher
-// produces to and keeps its record batches and dead letters within the
-// smallest: a batch larger than a topic accepts is refused whole, records
-// that would fit alone included. Best effort: on an error the limits stay.
-func (d *Dispatcher) fitBatches(ctx context.Context, adm *kadm.Client) {
+// errConfig marks a topic layout that retrying cannot fix.
+var errConfig = errors.New("configuration")
+
+func (d *Dispatcher) checkDetails(details kadm.TopicDetails) error {
+	for k := len(d.cfg.RetrySchedule) + 1; ; k++ {
+		t := d.cfg.Topics.Retry(k)
+		if _, ok := details[t]; !ok {
+			break
+		}
+		if _, known := d.tiers[t]; !known {
+			d.topics = append(d.topics, t)
+			d.tiers[t] = k
+			d.log.Info("consuming a retry topic beyond the schedule: its records get one attempt, then are exhausted", zap.String("topic", t))
+		}
+	}
+	var missing []string
+	want := -1
+	for _, t := range d.topics {
+		td, ok := details[t]
+		switch {
+		case !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition):
+			missing = append(missing, t)
+		case td.Err != nil:
+			return td.Err
+		case want < 0:
+			want = len(td.Partitions)
+		case len(td.Partitions) != want:
+			d.mixedPartitions = true
+			d.log.Warn("retry topic has a different partition count than the deliveries topic; a subscription's retries may be handled by another dispatcher",
+				zap.String("topic", t), zap.Int("partitions", len(td.Partitions)), zap.Int("deliveries_partitions", want))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: topics %v do not exist: the retry schedule has %d tiers; create them with hookctl topics init --retry-levels %d",
+			errConfig, missing, len(d.cfg.RetrySchedule), len(d.cfg.RetrySchedule))
+	}
+	return nil
+}
+
+// readLimits reads max.message.bytes of the topics the dispatcher produces
+// to. Record batches to each topic stay within its limit (a batch larger
+// than a topic accepts is refused whole, records that would fit alone
+// included), and dead letters are cut to the DLQ's. Best effort: on an
+// error the defaults stay.
+func (d *Dispatcher) readLimits(ctx context.Context, adm *kadm.Client) {
 	produced := []string{d.cfg.Topics.DLQ(), d.cfg.Topics.Attempts(), d.cfg.Topics.Subscriptions()}
 	produced = append(produced, d.topics[1:]...)
 	rcs, err := adm.DescribeTopicConfigs(ctx, produced...)
@@ -397,22 +423,29 @@ func (d *Dispatcher) fitBatches(ctx context.Context, adm *kadm.Client) {
 		d.log.Warn("reading topic configs; keeping the default batch size", zap.Error(err))
 		return
 	}
-	limit := d.batchMax
 	for _, rc := range rcs {
 		for _, c := range rc.Configs {
 			if c.Key != "max.message.bytes" || c.Value == nil {
 				continue
 			}
-			if n, err := strconv.Atoi(*c.Value); err == nil && n > 0 && n < limit {
-				limit = n
+			if n, err := strconv.Atoi(*c.Value); err == nil && n > 0 && n < DefaultMaxRecordBytes {
+				d.batchMax[rc.Name] = n
+				d.log.Info("topic takes smaller batches than the default; producing within its limit",
+					zap.String("topic", rc.Name), zap.Int("max_message_bytes", n))
 			}
 		}
 	}
-	if limit < d.batchMax {
-		d.log.Info("a topic takes smaller batches than the default; producing within its limit", zap.Int("max_message_bytes", limit))
-		d.batchMax = limit
-		d.cfg.MaxRecordBytes = min(d.cfg.MaxRecordBytes, limit)
+	if n, ok := d.batchMax[d.cfg.Topics.DLQ()]; ok {
+		d.cfg.MaxRecordBytes = min(d.cfg.MaxRecordBytes, n)
 	}
+}
+
+// batchMaxFor is the largest record batch produced to topic.
+func (d *Dispatcher) batchMaxFor(topic string) int32 {
+	if n, ok := d.batchMax[topic]; ok {
+		return int32(max(n, 512))
+	}
+	return DefaultMaxRecordBytes
 }
 
 // topicMaxBytes returns max.message.bytes of topic as the broker has it
@@ -498,7 +531,7 @@ func (d *Dispatcher) admit(work context.Context, fp kgo.FetchTopicPartition, job
 	now := time.Now()
 	for _, j := range jobs {
 		if p.tier > 0 {
-			if due := j.due(); due.After(now) {
+			if due := d.dueOf(j, p.tier); due.After(now) {
 				// The head of what is left is not due, and nothing behind
 				// it is due sooner (one delay per topic): wait for it.
 				d.gateUntil(p, due, j.rec.Timestamp)
@@ -530,6 +563,21 @@ func (d *Dispatcher) admit(work context.Context, fp kgo.FetchTopicPartition, job
 		d.log.Debug("window full; pausing partition", zap.String("topic", p.topic), zap.Int32("partition", p.id))
 	}
 	return rewindTo, rewind
+}
+
+// dueOf returns when j, read from retry tier, may be worked: its
+// not-before time, but no later than its tier's longest delay (+20%)
+// after it was produced, so a record whose due time is off (a clock that
+// ran ahead, a producer that ignored the schedule) cannot hold up its
+// partition for longer than the tier's records wait anyway.
+func (d *Dispatcher) dueOf(j *job, tier int) time.Time {
+	due := j.due()
+	sched := d.cfg.RetrySchedule
+	longest := sched[min(tier, len(sched))-1]
+	if limit := j.rec.Timestamp.Add(time.Duration(float64(longest)*(1+retry.Jitter)) + time.Second); due.After(limit) {
+		return limit
+	}
+	return due
 }
 
 // gateUntil pauses fetching p until due, when gate resumes it. Call with
@@ -734,6 +782,9 @@ func (d *Dispatcher) onAssigned(_ context.Context, cl *kgo.Client, assigned map[
 					j.cancel()
 				}
 			}
+			// Park queues of this partition number are from before: their
+			// deliveries may have been handled elsewhere meanwhile.
+			d.forgetParked(id)
 			d.gen++
 			d.parts[tp{t, id}] = &partition{
 				topic: t, id: id, gen: d.gen,

@@ -72,7 +72,10 @@ func (d *Dispatcher) process(ctx context.Context, j *job) bool {
 	}
 	for {
 		sub, ok := d.subs.Get(j.del.SubscriptionID)
-		j.ordered = ok && sub.Ordered
+		// Deliveries of a subscription not in the table yet are queued
+		// when parked too: it may turn out ordered (the queue is read
+		// only for ordered subscriptions).
+		j.ordered = !ok || sub.Ordered
 		switch {
 		case !ok && !j.del.RoutedAt.IsZero() && time.Since(j.del.RoutedAt) < d.cfg.UnknownGrace:
 			// Routed moments ago: the table may lag behind the router's.
@@ -123,7 +126,7 @@ func (d *Dispatcher) process(ctx context.Context, j *job) bool {
 			<-d.sem
 		}
 		if v.Done(admitResult(out)) {
-			d.disable(ctx, sub.ID, fmt.Sprintf("%s: no successful delivery for %s", ReasonFailing, d.cfg.DisableAfter))
+			d.disable(ctx, &sub, fmt.Sprintf("%s: no successful delivery for %s", ReasonFailing, d.cfg.DisableAfter))
 		}
 		if out.Result == post.Canceled {
 			return false
@@ -169,7 +172,7 @@ func (d *Dispatcher) deferred(ctx context.Context, j *job, sub *record.Subscript
 	}
 	d.rec.BreakerDeferred()
 	if d.gate.Deferred(sub.ID) {
-		d.disable(ctx, sub.ID, fmt.Sprintf("%s: no successful delivery for %s", ReasonFailing, d.cfg.DisableAfter))
+		d.disable(ctx, sub, fmt.Sprintf("%s: no successful delivery for %s", ReasonFailing, d.cfg.DisableAfter))
 	}
 	out := post.Outcome{Result: post.Failed, Err: errBreakerOpen}
 	dec := retry.Decide(d.cfg.RetrySchedule, retry.Failed, j.del.Tier, 0, time.Now(), retry.Rand())
@@ -251,7 +254,7 @@ func (d *Dispatcher) act(ctx context.Context, j *job, sub *record.Subscription, 
 		return false
 	}
 	if dec.Disable {
-		d.disable(ctx, sub.ID, fmt.Sprintf("%s: the endpoint answered %d %s", dec.Reason, out.Status, http.StatusText(out.Status)))
+		d.disable(ctx, sub, fmt.Sprintf("%s: the endpoint answered %d %s", dec.Reason, out.Status, http.StatusText(out.Status)))
 	}
 	return true
 }
@@ -275,24 +278,37 @@ func (d *Dispatcher) produceDelivery(ctx context.Context, j *job, next record.De
 		err: fmt.Errorf("retry tier %d refused the delivery: %w", tier, err)}), false
 }
 
-// disable marks subscription id disabled with reason, as 410 Gone asks.
-// Best effort: the dead letter is already durable, and the next 410 tries
-// again.
-func (d *Dispatcher) disable(ctx context.Context, id, reason string) {
-	sub, ok := d.subs.Get(id)
+// disable marks the subscription used for a request disabled with
+// reason (410 Gone, or failing for DisableAfter), unless it changed since.
+// Best effort: the delivery's outcome is already durable, and the next
+// verdict tries again.
+func (d *Dispatcher) disable(ctx context.Context, used *record.Subscription, reason string) {
+	sub, ok := d.subs.Get(used.ID)
 	if !ok || sub.State == record.StateDisabled {
+		return
+	}
+	if sub.URL != used.URL || !sub.UpdatedAt.Equal(used.UpdatedAt) {
+		// Changed since the request (a new URL, say): the verdict was on
+		// the old settings, and writing this copy back would undo the
+		// change.
+		d.log.Info("not disabling a subscription changed since its failed request", zap.String("subscription_id", sub.ID), zap.String("reason", reason))
 		return
 	}
 	sub.State, sub.StateReason, sub.UpdatedAt = record.StateDisabled, reason, time.Now().UTC()
 	r, err := sub.Record(d.cfg.Topics.Subscriptions())
 	if err == nil {
-		err = d.produce(ctx, r)
+		// Bounded: the delivery's own outcome is already durable, and a
+		// dispatcher that may not write subscriptions must not stall.
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = d.cl.ProduceSync(pctx, r).FirstErr()
+		cancel()
 	}
 	if err != nil {
-		d.log.Warn("could not disable subscription", zap.String("subscription_id", id), zap.Error(err))
+		d.rec.ProduceFailed(d.cfg.Topics.Subscriptions())
+		d.log.Warn("could not disable subscription; the next verdict tries again", zap.String("subscription_id", sub.ID), zap.String("reason", reason), zap.Error(err))
 		return
 	}
-	d.log.Info("subscription disabled", zap.String("subscription_id", id), zap.String("reason", reason))
+	d.log.Info("subscription disabled", zap.String("subscription_id", sub.ID), zap.String("reason", reason))
 }
 
 // acquire takes a slot of the global HTTP cap, reporting false if j must
@@ -463,6 +479,15 @@ func (d *Dispatcher) deadLetter(ctx context.Context, j *job, f failure) bool {
 		}
 		d.log.Warn("dead letter refused as too large for the DLQ", zap.String("delivery_id", j.del.ID),
 			zap.Int("limit", limit), zap.Int("topic_max_message_bytes", topicMax), zap.Error(err))
+		// Back off: a DLQ that refuses even a bare dead letter is a
+		// configuration to fix, not a loop to spin.
+		t := time.NewTimer(min(100*time.Millisecond<<min(refused, 6), 5*time.Second))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
 	}
 	d.unpark(j)
 	d.rec.DeadLettered(dl.Reason)

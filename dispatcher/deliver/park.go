@@ -57,22 +57,22 @@ func (d *Dispatcher) park(ctx context.Context, j *job, why string) bool {
 		next.ParkedAt = time.Now().UTC()
 	}
 	next.NotBefore = time.Now().Add(retry.Schedule(d.cfg.RetrySchedule).Delay(1, retry.Rand())).UTC()
-	if j.ordered && !d.mixedPartitions {
+	r, err := next.Record(d.cfg.Topics.Retry(1))
+	if err == nil {
 		// Parking keeps an ordered subscription's order by producing in
 		// lane order, and franz-go keeps that order within a partition:
 		// once this record is handed to the client (and queued, in the
 		// same order), the next delivery of the lane may park behind it
-		// without waiting for the ack.
-		if !j.del.Parked() {
+		// without waiting for the ack. Every lane leaves at once, so a
+		// paused subscription's backlog moves at the producer's pace.
+		if j.ordered && !j.del.Parked() && !d.mixedPartitions && !j.part.stopped() {
 			d.queueParked(j)
 		}
-		if r, err := next.Record(d.cfg.Topics.Retry(1)); err == nil {
-			acked := make(chan error, 1)
-			d.cl.Produce(ctx, r, func(_ *kgo.Record, err error) { acked <- err })
-			j.leaveLane()
-			if err := <-acked; err == nil {
-				return d.parked(j, next, why)
-			}
+		acked := make(chan error, 1)
+		d.cl.Produce(ctx, r, func(_ *kgo.Record, err error) { acked <- err })
+		j.leaveLane()
+		if err := <-acked; err == nil {
+			return d.parked(j, next, why)
 		}
 		// Not acked: produce again and wait, as for any record.
 	}

@@ -175,6 +175,9 @@ func TestRetryAfterHoldsNoSlot(t *testing.T) {
 	healthy.produce(t, e, 200)
 	cfg := e.config(t)
 	cfg.MaxConcurrency = 4
+	// A tier at least as long as the Retry-After (it is clamped to the
+	// last tier's delay).
+	cfg.RetrySchedule = []time.Duration{200 * time.Millisecond, 2 * time.Second, 3 * time.Second}
 	e.start(t, cfg)
 
 	waitFor(t, 60*time.Second, "every delivery", func() bool { return limited.missing()+healthy.missing() == 0 })
@@ -380,5 +383,105 @@ func TestUnknownSubscriptionWaitsForTable(t *testing.T) {
 	waitFor(t, 30*time.Second, "the delivery once the table has its subscription", func() bool { return late.missing() == 0 })
 	if got := e.deadLetters(t, 2, time.Second); len(got) != 1 {
 		t.Errorf("%d dead letters, want only the old one", len(got))
+	}
+}
+
+// TestRetryTopicsBeyondSchedule: records left in a retry topic past a
+// shortened schedule (written when it was longer) are still consumed:
+// each gets one attempt, then is exhausted.
+func TestRetryTopicsBeyondSchedule(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	ok := newFleet(t, "ok", 1, nil, nil)
+	down := newFleet(t, "down", 1, func(*http.Request, []byte) int { return http.StatusInternalServerError }, nil)
+	e.putSubs(t, append(ok.subs, down.subs...)...)
+	var recs []*kgo.Record
+	for _, f := range []*fleet{ok, down} {
+		d := newDelivery(f.subs[0].ID, 0)
+		f.dels[f.subs[0].ID] = []record.Delivery{d}
+		d.Tier, d.Attempt, d.NotBefore = retryTiers, 5, time.Now()
+		r, err := d.Record(e.names.Retry(retryTiers))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	if err := e.prod.ProduceSync(context.Background(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.config(t)
+	cfg.RetrySchedule = testSchedule[:2] // shorter than the topics
+	e.start(t, cfg)
+
+	waitFor(t, 30*time.Second, "the delivery left in the last retry topic", func() bool { return ok.missing() == 0 })
+	dl := e.deadLetters(t, 1, 30*time.Second)[down.dels[down.subs[0].ID][0].ID]
+	if dl.Reason != record.ReasonExhausted || dl.Attempts != 5+1 {
+		t.Errorf("dead letter %+v, want exhausted after 6 attempts (5 before, one now)", dl)
+	}
+}
+
+// TestGoneAfterURLChange: a 410 from the URL a subscription had when the
+// request was sent does not disable it once its URL has changed.
+func TestGoneAfterURLChange(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	old := newFleet(t, "moving", 1, func(*http.Request, []byte) int {
+		arrived <- struct{}{}
+		<-release
+		return http.StatusGone
+	}, nil)
+	sub := old.subs[0]
+	e.putSubs(t, sub)
+	e.produce(t, newDelivery(sub.ID, 0))
+	cfg := e.config(t)
+	e.start(t, cfg)
+
+	<-arrived
+	moved := sub
+	moved.URL, moved.UpdatedAt = old.recv[sub.ID].srv.URL+"/new", time.Now().UTC()
+	e.putSubs(t, moved)
+	close(release)
+	if dl := e.deadLetters(t, 1, 30*time.Second)[newDelivery(sub.ID, 0).ID]; dl.Reason != record.ReasonEndpointGone {
+		t.Fatalf("dead letter %+v, want endpoint_gone", dl)
+	}
+	e.waitCommitted(t, cfg.Group, 30*time.Second) // past the verdict and any disabling
+	marker := newSub(t, "marker", "http://127.0.0.1:1/")
+	e.putSubs(t, marker) // written after anything the dispatcher wrote
+	if s, _ := e.table.Get(sub.ID); s.State != record.StateActive || s.URL != moved.URL {
+		t.Errorf("subscription after a 410 from its old URL: state %s url %s, want active at the new URL", s.State, s.URL)
+	}
+}
+
+// TestOrderedParkedWhileUnknown: a delivery routed before the table has
+// its new ordered subscription is parked, and one routed after waits
+// behind it: they arrive in order.
+func TestOrderedParkedWhileUnknown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	f := newFleet(t, "fresh", 1, nil, func(s *record.Subscription) { s.Ordered = true })
+	sub := f.subs[0]
+	x, y := newDelivery(sub.ID, 0), newDelivery(sub.ID, 1)
+	f.dels[sub.ID] = []record.Delivery{x, y}
+	e.produce(t, x)
+	cfg := e.config(t)
+	cfg.UnknownGrace = time.Minute
+	cfg.RetrySchedule = []time.Duration{time.Second}
+	e.start(t, cfg)
+
+	waitFor(t, 30*time.Second, "the first delivery parked", func() bool {
+		ls, err := kadm.NewClient(e.prod).ListEndOffsets(context.Background(), e.names.Retry(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := int64(0)
+		ls.Each(func(o kadm.ListedOffset) { n += o.Offset })
+		return n >= 1
+	})
+	e.putSubs(t, sub)
+	e.produce(t, y)
+	waitFor(t, 30*time.Second, "both deliveries", func() bool { return f.missing() == 0 })
+	if got := f.recv[sub.ID].accepted(); len(got) != 2 || got[0] != x.ID || got[1] != y.ID {
+		t.Errorf("arrived as %v, want [%s %s]", got, x.ID, y.ID)
 	}
 }

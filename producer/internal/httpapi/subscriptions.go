@@ -30,6 +30,9 @@ type fields struct {
 	TimeoutMillis int               `json:"timeout_ms,omitempty"`
 	Headers       map[string]string `json:"headers,omitempty"`
 	Metadata      map[string]string `json:"metadata,omitempty"`
+	// Circuit-breaker overrides of the dispatcher's defaults.
+	BreakerFailures   int `json:"breaker_failures,omitempty"`
+	BreakerOpenMillis int `json:"breaker_open_ms,omitempty"`
 }
 
 // readOnly are Subscription fields clients may see but not write, with
@@ -46,7 +49,7 @@ var readOnly = map[string]string{
 var writable = func() map[string]bool {
 	m := map[string]bool{}
 	for _, f := range []string{"id", "url", "event_types", "filter", "format", "rate_limit",
-		"max_in_flight", "ordered", "timeout_ms", "headers", "metadata"} {
+		"max_in_flight", "ordered", "timeout_ms", "headers", "metadata", "breaker_failures", "breaker_open_ms"} {
 		m[f] = true
 	}
 	return m
@@ -55,13 +58,15 @@ var writable = func() map[string]bool {
 func fieldsOf(s *record.Subscription) fields {
 	return fields{ID: s.ID, URL: s.URL, EventTypes: slices.Clone(s.EventTypes), Filter: s.Filter, Format: s.Format,
 		RateLimit: s.RateLimit, MaxInFlight: s.MaxInFlight, Ordered: s.Ordered, TimeoutMillis: s.TimeoutMillis,
-		Headers: maps.Clone(s.Headers), Metadata: maps.Clone(s.Metadata)}
+		Headers: maps.Clone(s.Headers), Metadata: maps.Clone(s.Metadata),
+		BreakerFailures: s.BreakerFailures, BreakerOpenMillis: s.BreakerOpenMillis}
 }
 
 func (f *fields) applyTo(s *record.Subscription) {
 	s.URL, s.EventTypes, s.Filter, s.Format = f.URL, f.EventTypes, f.Filter, f.Format
 	s.RateLimit, s.MaxInFlight, s.Ordered, s.TimeoutMillis = f.RateLimit, f.MaxInFlight, f.Ordered, f.TimeoutMillis
 	s.Headers, s.Metadata = f.Headers, f.Metadata
+	s.BreakerFailures, s.BreakerOpenMillis = f.BreakerFailures, f.BreakerOpenMillis
 }
 
 // decodeObject parses a JSON object body, refusing read-only and unknown

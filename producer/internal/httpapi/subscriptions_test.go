@@ -83,13 +83,14 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	}
 
 	// PATCH merges: url replaced, headers merged, metadata reset by null.
-	resp = e.do(t, "PATCH", "/v1/subscriptions/"+sub.ID, `{"url":"https://hooks.example.com/v2","headers":{"X-Env":"prod"},"metadata":null,"rate_limit":5}`)
+	resp = e.do(t, "PATCH", "/v1/subscriptions/"+sub.ID, `{"url":"https://hooks.example.com/v2","headers":{"X-Env":"prod"},"metadata":null,"rate_limit":5,"breaker_failures":-1,"breaker_open_ms":90000}`)
 	if resp.status != 200 {
 		t.Fatalf("patch: %d %s", resp.status, resp.body)
 	}
 	got, _ = e.get(t, sub.ID)
 	if got.URL != "https://hooks.example.com/v2" || got.Headers["X-Team"] != "billing" || got.Headers["X-Env"] != "prod" ||
-		got.Metadata != nil || got.RateLimit != 5 || got.Filter != sub.Filter || !got.UpdatedAt.After(sub.UpdatedAt) {
+		got.Metadata != nil || got.RateLimit != 5 || got.Filter != sub.Filter || !got.UpdatedAt.After(sub.UpdatedAt) ||
+		got.BreakerFailures != -1 || got.BreakerOpenMillis != 90000 {
 		t.Fatalf("after patch: %+v", got)
 	}
 	// PUT replaces every writable field; the secret stays.

@@ -205,6 +205,7 @@ func (c Config) clientOpts() []kgo.Opt {
 		// transaction timeout, so the Router aborts and retries the
 		// batch itself (and reports not ready) instead of waiting in
 		// Flush while the broker times the transaction out.
-		kgo.RecordDeliveryTimeout(c.TransactionTimeout/2))
+		// (franz-go's floor is one second).
+		kgo.RecordDeliveryTimeout(max(c.TransactionTimeout/2, time.Second)))
 	return opts
 }

@@ -26,9 +26,13 @@ var (
 // isFencing reports whether err says another producer epoch owns the
 // transactional id. It is either a newer instance (fatal) or, after an
 // outage longer than the transaction timeout, the broker's own abort of the
-// open transaction (recoverable by starting a new session).
+// open transaction (recoverable by starting a new session). Some brokers
+// (kfake) answer a fenced producer's EndTxn with INVALID_TXN_STATE: the
+// newer instance's InitProducerID already aborted the transaction.
+// Retrying that in a new session would fence the newer instance in turn.
 func isFencing(err error) bool {
 	return errors.Is(err, kerr.ProducerFenced) ||
+		errors.Is(err, kerr.InvalidTxnState) ||
 		errors.Is(err, kerr.InvalidProducerEpoch) ||
 		errors.Is(err, kerr.InvalidProducerIDMapping) ||
 		errors.Is(err, kerr.TransactionalIDNotFound)

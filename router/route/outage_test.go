@@ -231,3 +231,122 @@ func TestRidesOutOutage(t *testing.T) {
 		t.Errorf("Check after recovery: %v", r.Check())
 	}
 }
+
+// TestRidesOutTransactionTimeout keeps the broker away for longer than the
+// transaction timeout while a transaction is open: the broker aborts it and
+// bumps the producer epoch, and the router's next request for it is
+// answered as if a newer instance had fenced it. The router must start a
+// new session rather than end, and still route every event exactly once.
+func TestRidesOutTransactionTimeout(t *testing.T) {
+	t.Parallel()
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kc.Close)
+	c := &kafkatest.Cluster{Kind: kafkatest.KindKfake, Brokers: kc.ListenAddrs()}
+	names, source := c.Hookline(t, 3, 1)
+	h := &harness{c: c, names: names, source: source, cl: c.Client(t)}
+	h.table = subtable.New(c.Opts(), names.Subscriptions())
+	runT(t, "subscription table", h.table.Run)
+	subs := routetest.FanOutSubs()
+	for _, s := range subs {
+		h.putSubs(t, s.Sub)
+	}
+
+	f := &faults{conns: map[net.Conn]struct{}{}}
+	var cut atomic.Bool
+	// The first transactional produce reaches the broker (the partition
+	// joins the transaction there), then the broker vanishes for three
+	// transaction timeouts.
+	kc.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		if r := req.(*kmsg.ProduceRequest); r.TransactionID != nil && cut.CompareAndSwap(false, true) {
+			f.cut(4500 * time.Millisecond)
+		}
+		return nil, nil, false
+	})
+
+	cfg := h.config(t)
+	cfg.ClientOpts = append(c.Opts(), kgo.Dialer(f.dial), kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }))
+	cfg.TransactionTimeout = 1500 * time.Millisecond
+	cfg.MaxRetryBackoff = 200 * time.Millisecond
+	counts := newCounter()
+	r, err := route.New(cfg, h.table, route.WithLogger(testLogger(t)), route.WithRecorder(counts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+
+	events := routetest.GenEvents(rand.New(rand.NewPCG(5, 6)), h.source, 200)
+	for _, e := range events {
+		routetest.Produce(t, h.cl, e.Rec)
+	}
+	caught := make(chan struct{})
+	go func() {
+		defer close(caught)
+		routetest.WaitCaught(t, c, cfg.Group, h.source, 60*time.Second)
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("Run ended: %v", err)
+	case <-caught:
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if !cut.Load() {
+		t.Fatal("the outage did not happen; the test proves nothing")
+	}
+	routetest.CheckExactlyOnce(t, h.deliveries(t), routetest.Expect(events, subs))
+}
+
+// TestFencedByNewerInstanceIsFatal starts a second router with the first
+// one's transactional id: the first one's next transaction is fenced, and
+// its Run ends with ErrFenced instead of retrying.
+func TestFencedByNewerInstanceIsFatal(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 3)
+	subs := routetest.FanOutSubs()
+	for _, s := range subs {
+		h.putSubs(t, s.Sub)
+	}
+	cfg := h.config(t)
+	cfg.MaxPollRecords = 10
+	counts := newCounter()
+	first, err := route.New(cfg, h.table, route.WithLogger(testLogger(t).Named("first")), route.WithRecorder(counts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- first.Run(ctx) }()
+	events := routetest.GenEvents(rand.New(rand.NewPCG(7, 8)), h.source, 400)
+	routetest.Produce(t, h.cl, events[0].Rec)
+	routetest.Eventually(t, 30*time.Second, "the first router to commit", func() bool { return counts.snapshot().commits > 0 })
+
+	h.start(t, cfg, route.WithLogger(testLogger(t).Named("newer"))) // the newer instance
+	for _, e := range events[1:] {
+		select {
+		case err := <-done:
+			if !errors.Is(err, route.ErrFenced) {
+				t.Fatalf("first router ended with %v, want ErrFenced", err)
+			}
+			return
+		default:
+		}
+		routetest.Produce(t, h.cl, e.Rec)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, route.ErrFenced) {
+			t.Fatalf("first router ended with %v, want ErrFenced", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first router kept running after a newer instance took its transactional id")
+	}
+}

@@ -201,7 +201,7 @@ func (e *restart) Unwrap() error { return e.err }
 func (r *Router) session(ctx context.Context) error {
 	sess, err := kgo.NewGroupTransactSession(append(r.cfg.clientOpts(), kgo.WithHooks(readHook{r}))...)
 	if err != nil {
-		return fmt.Errorf("route: %w: %w", ErrConfig, err)
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	// Shutdown order: ctx ends polling; the batch in hand is routed and
 	// its transaction ended under work, which outlives ctx by at most

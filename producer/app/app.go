@@ -23,6 +23,7 @@ import (
 	"github.com/hookline/hookline/platform/logging"
 	"github.com/hookline/hookline/platform/opshttp"
 	"github.com/hookline/hookline/platform/subtable"
+	"github.com/hookline/hookline/producer/internal/history"
 	"github.com/hookline/hookline/producer/internal/httpapi"
 	"github.com/hookline/hookline/producer/internal/kafkahealth"
 	"github.com/hookline/hookline/producer/internal/subadmin"
@@ -219,7 +220,12 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, listening chan<- str
 		subadmin.WithLogger(log.Named("subscriptions")),
 		subadmin.ReadYourWritesTimeout(cfg.ReadYourWritesTimeout),
 		subadmin.TestSource(cfg.DefaultSource))
+	// Reads of the attempts and dead-letter topics use consumers of their
+	// own, built from the plain connection options (metrics are per client
+	// name and registered once).
+	hist := history.New(pub.Kafka(), kopts, names, cfg.ProduceTimeout)
 	api := httpapi.New(cfg.api(), pub, store,
+		httpapi.WithHistory(hist),
 		httpapi.WithLogger(log.Named("api")),
 		httpapi.WithRecorder(newMetrics(reg)),
 		httpapi.WithCheck("subscriptions", table.Check),

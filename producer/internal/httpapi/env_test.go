@@ -14,6 +14,7 @@ import (
 
 	"github.com/hookline/hookline/platform/kafkatest"
 	"github.com/hookline/hookline/platform/subtable"
+	"github.com/hookline/hookline/producer/internal/history"
 	"github.com/hookline/hookline/producer/internal/httpapi"
 	"github.com/hookline/hookline/producer/internal/subadmin"
 	"github.com/hookline/hookline/producer/publish"
@@ -50,8 +51,9 @@ type envOpts struct {
 	pubOpts []publish.Opt
 }
 
-// newEnv creates the topics the API writes (source, subscriptions,
-// deliveries) under a unique prefix, and serves the API.
+// newEnv creates the topics the API reads and writes (source,
+// subscriptions, deliveries, dlq, attempts) under a unique prefix, and
+// serves the API.
 func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	c := o.cluster
@@ -62,7 +64,8 @@ func newEnv(t testing.TB, o envOpts) *env {
 	e := &env{c: c, names: names, source: names.Prefix + "events"}
 	var specs []topic.Spec
 	for _, s := range names.Specs(topic.SpecOpts{Partitions: 3, Sources: []string{e.source}}) {
-		if s.Name == names.Subscriptions() || s.Name == names.Deliveries() || s.Name == e.source {
+		if s.Name == names.Subscriptions() || s.Name == names.Deliveries() || s.Name == e.source ||
+			s.Name == names.DLQ() || s.Name == names.Attempts() {
 			specs = append(specs, s)
 		}
 	}
@@ -94,7 +97,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	}
 
 	e.store = subadmin.New(pub.Kafka(), e.table, names)
-	e.api = httpapi.New(o.cfg, pub, e.store)
+	e.api = httpapi.New(o.cfg, pub, e.store, httpapi.WithHistory(history.New(pub.Kafka(), c.Opts(), names, 10*time.Second)))
 	e.srv = httptest.NewServer(e.api.Handler())
 	t.Cleanup(e.srv.Close)
 	return e

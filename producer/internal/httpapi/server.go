@@ -1,5 +1,6 @@
 // Package httpapi is the producer's HTTP API: event ingest (POST
-// /v1/events), the subscription admin API (/v1/subscriptions...), the
+// /v1/events), the subscription admin API (/v1/subscriptions...), attempt
+// history and dead letters (/v1/attempts, /v1/dead-letters...), the
 // OpenAPI document (/openapi.json) and liveness and readiness probes.
 //
 // Every /v1 route needs an API key (Authorization: Bearer <key>) unless
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/producer/api"
+	"github.com/hookline/hookline/producer/internal/history"
 	"github.com/hookline/hookline/producer/internal/subadmin"
 	"github.com/hookline/hookline/producer/publish"
 	"go.uber.org/zap"
@@ -101,6 +103,7 @@ type Server struct {
 	cfg    Config
 	pub    *publish.Client
 	subs   *subadmin.Store
+	hist   *history.Reader
 	log    *zap.Logger
 	rec    Recorder
 	checks map[string]Check
@@ -200,6 +203,9 @@ func (s *Server) routes() []route {
 		{"POST", "/v1/subscriptions/{id}/pause", true, s.pauseSubscription},
 		{"POST", "/v1/subscriptions/{id}/resume", true, s.resumeSubscription},
 		{"POST", "/v1/subscriptions/{id}/test", true, s.sendTest},
+		{"GET", "/v1/attempts", true, s.listAttempts},
+		{"GET", "/v1/dead-letters", true, s.listDeadLetters},
+		{"POST", "/v1/dead-letters/replay", true, s.replayDeadLetters},
 		{"GET", "/openapi.json", false, s.openAPI},
 		{"GET", "/healthz", false, s.healthz},
 		{"GET", "/readyz", false, s.readyz},

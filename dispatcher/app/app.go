@@ -59,11 +59,15 @@ type Config struct {
 	AllowCIDRs       flagenv.StringList
 }
 
+// DefaultAdminAddr is the default --admin-addr, where the ops server
+// serves /metrics, /healthz and /readyz.
+const DefaultAdminAddr = ":9103"
+
 // RegisterFlags adds every flag to fs, with defaults.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Kafka.RegisterFlags(fs)
 	c.Log.RegisterFlags(fs)
-	fs.StringVar(&c.AdminAddr, "admin-addr", ":9103", "address of the ops server (/metrics, /healthz, /readyz)")
+	fs.StringVar(&c.AdminAddr, "admin-addr", DefaultAdminAddr, "address of the ops server (/metrics, /healthz, /readyz)")
 	fs.StringVar(&c.TopicPrefix, "topic-prefix", topic.DefaultPrefix, "prefix of Hookline's topic names")
 	fs.StringVar(&c.Group, "group", deliver.DefaultGroup, "consumer group of the deliveries topic")
 	fs.IntVar(&c.Window, "window", deliver.DefaultWindow, "most records per partition held between fetch and commit; fetching pauses when full")
@@ -173,8 +177,18 @@ func (c *Config) deliverConfig() (deliver.Config, error) {
 	return dc, dc.Validate()
 }
 
-// version is the module version the binary was built from, or "dev".
+// Version is the release the binary was built as, stamped at build time
+// with -ldflags "-X github.com/hookline/hookline/dispatcher/app.Version=v1.2.3"
+// (the Dockerfile does). Empty, the module version from the build info is
+// used, else "dev".
+var Version string
+
+// version is Version, else the module version the binary was built from,
+// else "dev".
 func version() string {
+	if Version != "" {
+		return Version
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		return bi.Main.Version
 	}
@@ -184,7 +198,14 @@ func version() string {
 // Run runs the dispatcher until ctx ends. args are the command-line
 // arguments without the program name; getenv supplies HOOKLINE_*
 // variables. --help prints usage to stdout and returns nil.
+//
+// With "healthcheck" as the first argument Run checks a running instance
+// instead (opshttp.Healthcheck): it GETs /healthz, or /readyz with --ready,
+// on --admin-addr and returns an error unless the answer is 200 OK.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return opshttp.Healthcheck(ctx, "dispatcher", DefaultAdminAddr, args[1:], getenv, stdout, stderr)
+	}
 	var cfg Config
 	if err := flagenv.ParseCommand("dispatcher",
 		"Consumes hookline.deliveries and POSTs each delivery, signed, to its subscription's webhook.",
@@ -225,7 +246,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ops := opshttp.New(cfg.AdminAddr, reg, log.Named("ops"))
 	ops.AddCheck("subscriptions", table.Check)
 
-	log.Info("dispatcher starting", zap.Strings("brokers", cfg.Kafka.Brokers), zap.String("group", dcfg.Group),
+	log.Info("dispatcher starting", zap.String("version", version()), zap.Strings("brokers", cfg.Kafka.Brokers), zap.String("group", dcfg.Group),
 		zap.String("deliveries", dcfg.Topics.Deliveries()), zap.Int("window", dcfg.Window),
 		zap.Int("max_concurrency", dcfg.MaxConcurrency), zap.Strings("allow_cidrs", cfg.AllowCIDRs))
 	// Stopped in reverse: the dispatcher drains, commits and leaves first,

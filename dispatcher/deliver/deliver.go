@@ -227,6 +227,7 @@ func New(cfg Config, subs Subscriptions, kafka []kgo.Opt, opts ...Opt) (*Dispatc
 		BreakerRatio:    cfg.BreakerRatio,
 		BreakerOpen:     cfg.BreakerOpen,
 		DisableAfter:    cfg.DisableAfter,
+		OnBreaker:       d.breakerChanged,
 	}, nil)
 	d.topics = []string{cfg.Topics.Deliveries()}
 	for k := range cfg.RetrySchedule {

@@ -181,6 +181,23 @@ func (d *Dispatcher) deferred(ctx context.Context, j *job, sub *record.Subscript
 
 var errBreakerOpen = errors.New("circuit breaker open: no request sent")
 
+// breakerChanged logs a breaker's new state and writes it to the
+// endpoint-status topic for hookctl subs get (best effort, never
+// blocking: it runs under the breaker's lock).
+func (d *Dispatcher) breakerChanged(sub, state string, at time.Time) {
+	d.log.Info("circuit breaker "+state, zap.String("subscription_id", sub))
+	st := record.EndpointStatus{SubscriptionID: sub, Breaker: state, Since: at.UTC()}
+	r, err := st.Record(d.cfg.Topics.EndpointStatus())
+	if err != nil || d.cl == nil {
+		return
+	}
+	d.cl.TryProduce(context.Background(), r, func(_ *kgo.Record, err error) {
+		if err != nil {
+			d.log.Debug("endpoint status not written", zap.String("subscription_id", sub), zap.Error(err))
+		}
+	})
+}
+
 // wait waits for dur, reporting false if j must stop instead.
 func (d *Dispatcher) wait(ctx context.Context, j *job, dur time.Duration) bool {
 	t := time.NewTimer(dur)

@@ -71,7 +71,7 @@ func TestCircuitBreaker(t *testing.T) {
 			return http.StatusInternalServerError
 		}
 		return http.StatusOK
-	}, nil)
+	}, func(s *record.Subscription) { s.MaxInFlight = 1 }) // one request in flight when it opens, at most
 	e.putSubs(t, flaky.subs...)
 	flaky.produce(t, e, 20)
 	cfg := e.config(t)
@@ -96,14 +96,34 @@ func TestCircuitBreaker(t *testing.T) {
 	down.Store(false)
 	outage := time.Since(openedAt)
 	waitFor(t, 60*time.Second, "every delivery after the endpoint recovered", func() bool { return flaky.missing() == 0 })
-	// While open: one probe per open period (1s), no more.
-	if maxProbes := int(outage/cfg.BreakerOpen) + 1; probes > maxProbes {
+	// While open: one probe per open period (1s), no more (plus the one
+	// request that may have been in flight when it opened).
+	if maxProbes := int(outage/cfg.BreakerOpen) + 2; probes > maxProbes {
 		t.Errorf("the failing endpoint got %d requests in %s with its breaker open, want at most %d probes (one per open period)", probes, outage, maxProbes)
 	}
-	if atOpen < 3 || atOpen > 3+10 {
-		t.Errorf("%d failed requests opened the breaker, want 3 (plus at most max_in_flight already sent)", atOpen)
+	if atOpen < 3 || atOpen > 4 {
+		t.Errorf("%d failed requests opened the breaker, want 3 (or 4 with one in flight)", atOpen)
 	}
 	waitFor(t, 30*time.Second, "the breaker closed", func() bool { return len(r.d.Stats().Breakers) == 0 })
+	// Each change is written to the endpoint-status topic, for hookctl.
+	var states []string
+	cl := e.c.Client(t, kgo.ConsumeTopics(e.names.EndpointStatus()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	waitFor(t, 30*time.Second, "the breaker's states in the endpoint-status topic", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			st, err := record.DecodeEndpointStatus(r.Value)
+			if err != nil || st.SubscriptionID != flaky.subs[0].ID {
+				t.Errorf("endpoint status %s: %+v %v", r.Value, st, err)
+				return
+			}
+			states = append(states, st.Breaker)
+		})
+		return len(states) > 0 && states[len(states)-1] == record.BreakerClosed
+	})
+	if states[0] != record.BreakerOpen {
+		t.Errorf("breaker states written %v, want open first and closed last", states)
+	}
 	if got := e.deadLetters(t, 1, time.Second); len(got) != 0 {
 		t.Errorf("%d dead letters, want none", len(got))
 	}

@@ -37,4 +37,5 @@ const (
 	KindDeadLetter   = "dead-letter"
 	KindAttempt      = "attempt"
 	KindSubscription = "subscription"
+	KindEndpoint     = "endpoint-status"
 )

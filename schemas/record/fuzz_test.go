@@ -103,6 +103,14 @@ func FuzzDecodeAttempt(f *testing.F) {
 	}, record.DecodeAttempt, func(a *record.Attempt) (*kgo.Record, error) { return a.Record("t") })
 }
 
+func FuzzDecodeEndpointStatus(f *testing.F) {
+	s := record.EndpointStatus{SubscriptionID: "s", Breaker: record.BreakerHalfOpen, Since: t0}
+	fuzzDecoder(f, "endpoint-status", [][]byte{
+		seedValue(f)(s.Record("t")),
+		[]byte(`{"v":1,"subscription_id":"s","breaker":"open"}`),
+	}, record.DecodeEndpointStatus, func(s *record.EndpointStatus) (*kgo.Record, error) { return s.Record("t") })
+}
+
 func FuzzDecodeSubscription(f *testing.F) {
 	s := fixedSubscription()
 	fuzzDecoder(f, "subscription", [][]byte{

@@ -131,6 +131,7 @@ func TestGolden(t *testing.T) {
 		Result:         "retry",
 		At:             t2,
 	}
+	status := record.EndpointStatus{SubscriptionID: subID, Breaker: record.BreakerOpen, Since: t2}
 	replay := fixedDelivery()
 	replay.ReplayOf = "hookline.dlq/0/12"
 	replay.Attempt = 0
@@ -153,6 +154,8 @@ func TestGolden(t *testing.T) {
 			func(b []byte) (any, error) { return record.DecodeDeadLetter(b) }},
 		{"attempt", func() (*kgo.Record, error) { return attempt.Record("hookline.attempts") },
 			func(b []byte) (any, error) { return record.DecodeAttempt(b) }},
+		{"endpoint-status", func() (*kgo.Record, error) { return status.Record("hookline.endpoint-status") },
+			func(b []byte) (any, error) { return record.DecodeEndpointStatus(b) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -34,6 +34,11 @@ func Default() Names { return Names{Prefix: DefaultPrefix} }
 // Subscriptions is the compacted topic of Subscription records.
 func (n Names) Subscriptions() string { return n.Prefix + "subscriptions" }
 
+// EndpointStatus is the compacted topic of EndpointStatus records: what
+// the dispatcher knows of each subscription's endpoint (its circuit
+// breaker), for hookctl subs get.
+func (n Names) EndpointStatus() string { return n.Prefix + "endpoint-status" }
+
 // Deliveries is the topic of fresh Delivery records.
 func (n Names) Deliveries() string { return n.Prefix + "deliveries" }
 
@@ -87,6 +92,8 @@ func (n Names) Specs(o SpecOpts) []Spec {
 		{Name: n.Subscriptions(), Partitions: 1, ReplicationFactor: o.ReplicationFactor,
 			Configs: map[string]string{"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}},
 		{Name: n.Deliveries(), Partitions: o.Partitions, ReplicationFactor: o.ReplicationFactor, Configs: del()},
+		{Name: n.EndpointStatus(), Partitions: 1, ReplicationFactor: o.ReplicationFactor,
+			Configs: map[string]string{"cleanup.policy": "compact"}},
 	}
 	for i := 1; i <= o.RetryLevels; i++ {
 		specs = append(specs, Spec{Name: n.Retry(i), Partitions: o.Partitions, ReplicationFactor: o.ReplicationFactor, Configs: del()})

@@ -62,7 +62,7 @@ func TestSpecsInvariants(t *testing.T) {
 		}
 	}
 	n := topic.Default()
-	want := []string{n.Subscriptions(), n.Deliveries(), n.DLQ(), n.Attempts(), topic.DefaultSource}
+	want := []string{n.Subscriptions(), n.Deliveries(), n.DLQ(), n.Attempts(), n.EndpointStatus(), topic.DefaultSource}
 	for i := 1; i <= topic.DefaultRetryLevels; i++ {
 		want = append(want, n.Retry(i))
 	}

@@ -1,5 +1,8 @@
 // Command dispatcher consumes Hookline deliveries and POSTs each one,
 // signed, to its subscription's webhook. Run it with --help for the flags.
+//
+// `dispatcher healthcheck [--ready]` checks a running dispatcher through its ops
+// server and exits 0 or 1, for container images without a shell.
 package main
 
 import (

@@ -51,6 +51,10 @@ type Config struct {
 	// DisableAfter disables a subscription that has failed, with no
 	// success, for that long; default 5 days. Negative never disables.
 	DisableAfter time.Duration
+	// OnBreaker, when set, is told every change of a breaker's state
+	// ("closed", "open", "half-open"). It is called with the breaker's
+	// lock held: it must not block or call the Gate.
+	OnBreaker func(subscription, state string, at time.Time)
 }
 
 func (c Config) withDefaults() Config {
@@ -215,6 +219,11 @@ func (g *Gate) settings(id string, failures int, open time.Duration) gobreaker.S
 			return c.Requests >= minCalls && float64(c.TotalFailures) >= ratio*float64(c.Requests)
 		},
 		IsExcluded: func(err error) bool { return errors.Is(err, errExcluded) },
+		OnStateChange: func(name string, _, to gobreaker.State) {
+			if g.cfg.OnBreaker != nil {
+				g.cfg.OnBreaker(name, to.String(), g.now())
+			}
+		},
 	}
 }
 

@@ -113,9 +113,9 @@ const (
 	ReasonRejected            = "rejected"             // a 4xx that retrying cannot fix
 	ReasonSubscriptionDeleted = "subscription_deleted" // subscription no longer exists
 	ReasonEndpointDisabled    = "endpoint_disabled"    // the subscription is disabled (by an operator or 410 Gone)
-	ReasonRefused             = "refused"           // the SSRF guard refused the address
-	ReasonFilterError         = "filter_error"      // the subscription's filter failed on the event
-	ReasonNoSigningSecret     = "no_signing_secret" // every secret of the subscription has expired
+	ReasonRefused             = "refused"              // the SSRF guard refused the address
+	ReasonFilterError         = "filter_error"         // the subscription's filter failed on the event
+	ReasonNoSigningSecret     = "no_signing_secret"    // every secret of the subscription has expired
 )
 
 // RawRecord keeps a record that could not be decoded, so nothing is lost.

@@ -102,7 +102,8 @@ func TestSubscriptionChanges(t *testing.T) {
 
 	a.State = record.StatePaused
 	h.putSubs(t, version(a)) // pause
-	send(routetest.Order("e7", "shipped"), "a", "b") // paused: still fanned out
+	// Paused: still fanned out (the dispatcher parks its deliveries).
+	send(routetest.Order("e7", "shipped"), "a", "b")
 
 	h.deleteSub(t, "b") // delete
 	send(routetest.Order("e8", "shipped"), "a")

@@ -66,12 +66,21 @@ type Config struct {
 	ShutdownTimeout       time.Duration // default 20 s
 }
 
+// Version is the release the binary was built as, stamped at build time
+// with -ldflags "-X github.com/hookline/hookline/producer/app.Version=v1.2.3"
+// (the Dockerfile does) and logged at start; empty means a development build.
+var Version string
+
+// DefaultAdminAddr is the default --admin-addr, where the ops server
+// serves /metrics, /healthz and /readyz.
+const DefaultAdminAddr = ":9101"
+
 // RegisterFlags adds every setting to fs, with its default.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Kafka.RegisterFlags(fs)
 	c.Log.RegisterFlags(fs)
 	fs.StringVar(&c.Addr, "addr", ":8080", "listen address of the HTTP API")
-	fs.StringVar(&c.AdminAddr, "admin-addr", ":9101", "listen address of the ops server (/metrics, /healthz, /readyz)")
+	fs.StringVar(&c.AdminAddr, "admin-addr", DefaultAdminAddr, "listen address of the ops server (/metrics, /healthz, /readyz)")
 	fs.StringVar(&c.TopicPrefix, "topic-prefix", topic.DefaultPrefix, "prefix of Hookline's topics")
 	fs.StringVar(&c.SourceTopic, "source-topic", topic.DefaultSource, "topic events are produced to")
 	fs.Var(&c.APIKeys, "api-keys", "comma-separated API keys accepted as Authorization: Bearer <key>")
@@ -164,7 +173,14 @@ func parse(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 }
 
 // Run runs the producer until ctx ends. args exclude the program name.
+//
+// With "healthcheck" as the first argument Run checks a running instance
+// instead (opshttp.Healthcheck): it GETs /healthz, or /readyz with --ready,
+// on --admin-addr and returns an error unless the answer is 200 OK.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return opshttp.Healthcheck(ctx, "producer", DefaultAdminAddr, args[1:], getenv, stdout, stderr)
+	}
 	cfg, err := parse(args, getenv, stdout, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -242,7 +258,7 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, listening chan<- str
 	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
 		ErrorLog: zap.NewStdLog(log.Named("http"))}
 
-	log.Info("producer starting", zap.Strings("brokers", cfg.Kafka.Brokers), zap.String("topic_prefix", cfg.TopicPrefix),
+	log.Info("producer starting", zap.String("version", Version), zap.Strings("brokers", cfg.Kafka.Brokers), zap.String("topic_prefix", cfg.TopicPrefix),
 		zap.String("source_topic", cfg.SourceTopic), zap.String("addr", ln.Addr().String()), zap.Bool("auth", len(cfg.APIKeys) > 0))
 	if len(cfg.APIKeys) == 0 {
 		log.Warn("serving the API WITHOUT authentication (--insecure-no-auth)")

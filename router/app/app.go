@@ -59,11 +59,20 @@ type Config struct {
 	DrainTimeout       time.Duration // default 10 s
 }
 
+// Version is the release the binary was built as, stamped at build time
+// with -ldflags "-X github.com/hookline/hookline/router/app.Version=v1.2.3"
+// (the Dockerfile does) and logged at start; empty means a development build.
+var Version string
+
+// DefaultAdminAddr is the default --admin-addr, where the ops server
+// serves /metrics, /healthz and /readyz.
+const DefaultAdminAddr = ":9102"
+
 // RegisterFlags adds every setting to fs, with its default.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Kafka.RegisterFlags(fs)
 	c.Log.RegisterFlags(fs)
-	fs.StringVar(&c.AdminAddr, "admin-addr", ":9102", "listen address of the ops server (/metrics, /healthz, /readyz)")
+	fs.StringVar(&c.AdminAddr, "admin-addr", DefaultAdminAddr, "listen address of the ops server (/metrics, /healthz, /readyz)")
 	fs.StringVar(&c.TopicPrefix, "topic-prefix", topic.DefaultPrefix, "prefix of Hookline's topics")
 	c.Sources = flagenv.StringList{topic.DefaultSource}
 	fs.Var(&c.Sources, "source-topics", "comma-separated topics to route events from")
@@ -153,7 +162,14 @@ func Transient(err error) bool {
 }
 
 // Run runs the router until ctx ends. args exclude the program name.
+//
+// With "healthcheck" as the first argument Run checks a running instance
+// instead (opshttp.Healthcheck): it GETs /healthz, or /readyz with --ready,
+// on --admin-addr and returns an error unless the answer is 200 OK.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return opshttp.Healthcheck(ctx, "router", DefaultAdminAddr, args[1:], getenv, stdout, stderr)
+	}
 	cfg, err := parse(args, getenv, stdout, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -195,7 +211,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ops.AddCheck("subscriptions", table.Check)
 	ops.AddCheck("router", router.Check)
 
-	log.Info("router starting", zap.Strings("brokers", cfg.Kafka.Brokers), zap.String("topic_prefix", cfg.TopicPrefix),
+	log.Info("router starting", zap.String("version", Version), zap.Strings("brokers", cfg.Kafka.Brokers), zap.String("topic_prefix", cfg.TopicPrefix),
 		zap.Strings("sources", cfg.Sources), zap.String("transactional_id", cfg.TransactionalID))
 	// Stopped in reverse: the router first (it finishes its batch,
 	// commits and leaves the group), then the table, then the ops server.

@@ -2,6 +2,9 @@
 // /v1/events) and the subscription admin API (/v1/subscriptions), with
 // the OpenAPI document at /openapi.json. Run it with --help for its flags;
 // each also reads a HOOKLINE_* environment variable.
+//
+// `producer healthcheck [--ready]` checks a running producer through its ops
+// server and exits 0 or 1, for container images without a shell.
 package main
 
 import (

@@ -2,6 +2,9 @@
 // subscriptions that want them: one Delivery record per matching
 // subscription, produced exactly once. Run it with --help for its flags;
 // each also reads a HOOKLINE_* environment variable.
+//
+// `router healthcheck [--ready]` checks a running router through its ops
+// server and exits 0 or 1, for container images without a shell.
 package main
 
 import (

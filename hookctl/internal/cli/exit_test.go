@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -120,5 +121,25 @@ func TestCompletion(t *testing.T) {
 				t.Errorf("%v: no %q in\n%s", tt.args, w, out.String())
 			}
 		}
+	}
+}
+
+// TestDevNullIsNoTerminal is issue 12's: stdin /dev/null counted as a
+// terminal at prompts. Run (not RunWithStdin) must refuse without --yes.
+func TestDevNullIsNoTerminal(t *testing.T) {
+	f := newFixture(t)
+	f.addSubs(t, "a")
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	saved := os.Stdin
+	os.Stdin = null
+	t.Cleanup(func() { os.Stdin = saved })
+	var out, errOut bytes.Buffer
+	err = cli.Run(t.Context(), []string{"subs", "rm", "a", "--topic-prefix", f.names.Prefix}, func(k string) string { return f.env[k] }, &out, &errOut)
+	if !errors.Is(err, cli.ErrNoConfirmation) {
+		t.Fatalf("subs rm with stdin %s: %v", os.DevNull, err)
 	}
 }

@@ -69,14 +69,6 @@ func (o *outage) ok() {
 	o.down.Store(false)
 }
 
-// duration returns how long the current outage has lasted; zero if none.
-func (o *outage) duration() time.Duration {
-	if o.since.IsZero() {
-		return 0
-	}
-	return o.now().Sub(o.since)
-}
-
 // sleep waits d or until ctx ends, reporting whether d passed.
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)

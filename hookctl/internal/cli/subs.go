@@ -302,13 +302,28 @@ func subsGetCmd(o *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return o.printSub(sub)
+			if o.structured() {
+				return o.printSub(sub)
+			}
+			st, ok, err := o.endpointStatus(cmd.Context(), s.cl, sub.ID)
+			if err != nil {
+				return err
+			}
+			breaker := record.BreakerClosed
+			if ok {
+				breaker = fmt.Sprintf("%s since %s", st.Breaker, st.Since.Format(time.RFC3339))
+			}
+			return o.printSubWith(sub, [2]string{"BREAKER", breaker})
 		},
 	}
 }
 
 // printSub shows one subscription without its secrets.
-func (o *options) printSub(sub record.Subscription) error {
+func (o *options) printSub(sub record.Subscription) error { return o.printSubWith(sub) }
+
+// printSubWith shows one subscription without its secrets, and in table
+// form the extra rows after its state.
+func (o *options) printSubWith(sub record.Subscription, extra ...[2]string) error {
 	sub = sub.Redacted()
 	if o.structured() {
 		return o.printJSON(sub)
@@ -325,6 +340,9 @@ func (o *options) printSub(sub record.Subscription) error {
 		state += " (" + sub.StateReason + ")"
 	}
 	row("STATE", state)
+	for _, e := range extra {
+		row(e[0], e[1])
+	}
 	for i, sec := range sub.Secrets {
 		v := sec.Key
 		if sec.ExpiresAt != nil {

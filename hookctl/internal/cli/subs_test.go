@@ -3,6 +3,7 @@ package cli_test
 import (
 	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -101,8 +102,25 @@ func TestSubsLifecycle(t *testing.T) {
 	if s := f.lastSub(t, "billing"); s.State != record.StatePaused || s.StateReason != "maintenance" || !s.UpdatedAt.After(stored.UpdatedAt) {
 		t.Fatalf("after pause: %+v", s)
 	}
-	if out := f.ok(t, "subs", "get", "billing"); !strings.Contains(out, "paused (maintenance)") {
+	if out := f.ok(t, "subs", "get", "billing"); !strings.Contains(out, "paused (maintenance)") || !regexp.MustCompile(`BREAKER\s+closed\n`).MatchString(out) {
 		t.Fatalf("get after pause:\n%s", out)
+	}
+	// The dispatcher writes its breaker's state to the endpoint-status
+	// topic; get shows the latest.
+	since := time.Date(2026, 12, 6, 1, 2, 3, 0, time.UTC)
+	for _, st := range []record.EndpointStatus{
+		{SubscriptionID: "billing", Breaker: record.BreakerOpen, Since: since.Add(-time.Hour)},
+		{SubscriptionID: "other", Breaker: record.BreakerClosed, Since: since},
+		{SubscriptionID: "billing", Breaker: record.BreakerHalfOpen, Since: since},
+	} {
+		r, err := st.Record(f.names.EndpointStatus())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.produce(t, r)
+	}
+	if out := f.ok(t, "subs", "get", "billing"); !regexp.MustCompile(`BREAKER\s+half-open since 2026-12-06T01:02:03Z\n`).MatchString(out) {
+		t.Fatalf("get with a breaker half-open:\n%s", out)
 	}
 	f.ok(t, "subs", "resume", "billing")
 	if s := f.lastSub(t, "billing"); s.State != record.StateActive || s.StateReason != "" || s.Secrets[0].Key != created.Secret {

@@ -153,7 +153,7 @@ func TestHookctlDevRidesOutBrokerRestart(t *testing.T) {
 		recv.mu.Lock()
 		defer recv.mu.Unlock()
 		for _, id := range want {
-			if _, ok := recv.got[record.DeliveryID(id, subID)]; !ok {
+			if _, ok := recv.got[record.DeliveryID("urn:hookline:producer", id, subID)]; !ok {
 				return false
 			}
 		}
@@ -165,7 +165,7 @@ func TestHookctlDevRidesOutBrokerRestart(t *testing.T) {
 			c := &kafkatest.Cluster{Kind: kafkatest.KindEnv, Brokers: []string{b.brokers}}
 			committed := committedDeliveries(t, c, "hl-devout.deliveries")
 			for _, id := range want {
-				did := record.DeliveryID(id, subID)
+				did := record.DeliveryID("urn:hookline:producer", id, subID)
 				t.Logf("event %s: delivery %s committed %d times by the router", id, did, committed[did])
 			}
 			t.Fatalf("the events sent before and after the outage did not all reach the receiver (it got %d)", recv.count())

@@ -273,7 +273,7 @@ func TestRidesOutBrokerRestart(t *testing.T) {
 	for _, r := range results {
 		if r.status == 202 {
 			for _, id := range r.ids {
-				want[record.DeliveryID(id, subID)] = true
+				want[record.DeliveryID("urn:hookline:producer", id, subID)] = true
 			}
 		}
 	}

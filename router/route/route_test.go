@@ -69,7 +69,7 @@ func TestSubscriptionChanges(t *testing.T) {
 		t.Helper()
 		routetest.Produce(t, h.cl, routetest.Binary(h.source, e))
 		for _, s := range to {
-			want[record.DeliveryID(e.ID, s)] = e.ID + " -> " + s
+			want[record.DeliveryID(e.Source, e.ID, s)] = e.ID + " -> " + s
 		}
 		// Wait for the router to route it, so later changes come after.
 		routed++
@@ -172,8 +172,11 @@ func TestPoisonEvents(t *testing.T) {
 	for _, tc := range cases {
 		routetest.Produce(t, big, tc.rec)
 		if tc.reason == "" {
-			id := tc.rec.Key
-			wantDeliveries[record.DeliveryID(string(id), "all")] = string(id)
+			ev, err := event.Decode(tc.rec, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantDeliveries[record.DeliveryID(ev.Source, ev.ID, "all")] = ev.ID
 		} else {
 			wantDead[tc.reason]++
 		}
@@ -205,7 +208,7 @@ func TestPoisonEvents(t *testing.T) {
 		t.Fatalf("%d filter_error dead letters, want 1", len(filterDead))
 	}
 	if dl := filterDead[0]; dl.Stage != record.StageRoute || dl.Source.Offset != 0 || dl.Source.Topic != h.source ||
-		dl.Delivery == nil || dl.Delivery.SubscriptionID != "erring" || dl.Delivery.ID != record.DeliveryID("ok1", "erring") ||
+		dl.Delivery == nil || dl.Delivery.SubscriptionID != "erring" || dl.Delivery.ID != record.DeliveryID("/payments", "ok1", "erring") ||
 		dl.Delivery.Event.ID != "ok1" || !strings.Contains(dl.LastError, "data.no.such.field") {
 		t.Errorf("filter_error dead letter %+v, want ok1's delivery to erring from offset 0", dl)
 	}
@@ -374,7 +377,7 @@ func TestRegexSources(t *testing.T) {
 	for i, src := range []string{h.source, more, h.source, more} {
 		e := routetest.Payment(fmt.Sprintf("e%d", i), 1)
 		routetest.Produce(t, h.cl, routetest.Binary(src, e))
-		want[record.DeliveryID(e.ID, "all")] = e.ID
+		want[record.DeliveryID(e.Source, e.ID, "all")] = e.ID
 	}
 	routetest.WaitCaught(t, h.c, cfg.Group, h.source, 60*time.Second)
 	routetest.WaitCaught(t, h.c, cfg.Group, more, 60*time.Second)
@@ -401,7 +404,7 @@ func TestRecoversFromProduceErrors(t *testing.T) {
 	for i := range 5 {
 		e := routetest.Payment(fmt.Sprintf("e%d", i), 1)
 		routetest.Produce(t, h.cl, routetest.Binary(h.source, e))
-		want[record.DeliveryID(e.ID, "all")] = e.ID
+		want[record.DeliveryID(e.Source, e.ID, "all")] = e.ID
 	}
 	routetest.Eventually(t, 60*time.Second, "a transaction to abort", func() bool { return counts.snapshot().aborts > 0 })
 	if s := counts.snapshot(); s.events != 0 {
@@ -412,4 +415,25 @@ func TestRecoversFromProduceErrors(t *testing.T) {
 		topic.Spec{Name: late.DLQ(), Partitions: 1, ReplicationFactor: 1})
 	routetest.WaitCaught(t, h.c, cfg.Group, h.source, 60*time.Second)
 	routetest.CheckExactlyOnce(t, routetest.CountDeliveries(t, h.c, late.Deliveries()), want)
+}
+
+// TestIdentityIsSourceAndID routes two events that share an id but come
+// from different sources: they are two events (CloudEvents identity is
+// (source, id)), so each subscription gets two deliveries with two ids.
+func TestIdentityIsSourceAndID(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 1)
+	h.putSubs(t, routetest.Sub("all", "", "*"))
+	cfg := h.config(t)
+	h.start(t, cfg)
+	a := routetest.Payment("same-id", 1)
+	b := routetest.Payment("same-id", 2)
+	b.Source = "/refunds"
+	routetest.Produce(t, h.cl, routetest.Binary(h.source, a), routetest.Binary(h.source, b))
+	routetest.WaitCaught(t, h.c, cfg.Group, h.source, 60*time.Second)
+	idA, idB := record.DeliveryID(a.Source, a.ID, "all"), record.DeliveryID(b.Source, b.ID, "all")
+	if idA == idB {
+		t.Fatalf("one delivery id %s for two sources", idA)
+	}
+	routetest.CheckExactlyOnce(t, h.deliveries(t), map[string]string{idA: "/payments same-id", idB: "/refunds same-id"})
 }

@@ -3,6 +3,7 @@ package record
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -18,13 +19,21 @@ import (
 const Version = 1
 
 // DeliveryID derives the id of the delivery of one event to one
-// subscription. It is the same across retries, router restarts and
-// replays, and is sent as webhook-id so receivers can deduplicate.
-func DeliveryID(eventID, subscriptionID string) string {
+// subscription. An event's identity is (source, id), as CloudEvents
+// defines it, so two events that share an id but come from different
+// sources get different delivery ids. The id is the same across retries,
+// router restarts and replays, and is sent as webhook-id so receivers can
+// deduplicate.
+func DeliveryID(source, eventID, subscriptionID string) string {
 	h := sha256.New()
-	h.Write([]byte(eventID))
-	h.Write([]byte{0})
-	h.Write([]byte(subscriptionID))
+	// Length prefixes keep ("a", "bc") and ("ab", "c") apart whatever
+	// bytes the parts contain.
+	for _, part := range []string{source, eventID, subscriptionID} {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(part)))
+		h.Write(n[:])
+		h.Write([]byte(part))
+	}
 	return "msg_" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
@@ -77,7 +86,7 @@ func (d Delivery) MarshalJSON() ([]byte, error) {
 
 // NewDelivery builds the fresh delivery of e to subscriptionID.
 func NewDelivery(e event.Event, subscriptionID string, now time.Time) Delivery {
-	return Delivery{V: Version, ID: DeliveryID(e.ID, subscriptionID), SubscriptionID: subscriptionID, Event: e, RoutedAt: now.UTC()}
+	return Delivery{V: Version, ID: DeliveryID(e.Source, e.ID, subscriptionID), SubscriptionID: subscriptionID, Event: e, RoutedAt: now.UTC()}
 }
 
 // Provenance is where a record came from.

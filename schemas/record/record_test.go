@@ -181,8 +181,8 @@ func TestGolden(t *testing.T) {
 }
 
 func TestDeliveryID(t *testing.T) {
-	a := record.DeliveryID("evt_1", "sub_a")
-	if a != record.DeliveryID("evt_1", "sub_a") {
+	a := record.DeliveryID("/payments", "evt_1", "sub_a")
+	if a != record.DeliveryID("/payments", "evt_1", "sub_a") {
 		t.Fatal("DeliveryID is not deterministic")
 	}
 	if !regexp.MustCompile(`^msg_[0-9a-f]{32}$`).MatchString(a) {
@@ -192,18 +192,22 @@ func TestDeliveryID(t *testing.T) {
 	// change: pin it.
 	golden.Assert(t, "delivery-id.golden", []byte(a+"\n"))
 
-	seen := map[string][2]string{}
-	for _, pair := range [][2]string{
-		{"evt_1", "sub_a"}, {"evt_1", "sub_b"}, {"evt_2", "sub_a"}, {"evt_1sub_a", ""}, {"", "evt_1sub_a"},
-		{"evt_1s", "ub_a"}, {"", ""},
+	seen := map[string][3]string{}
+	for _, triple := range [][3]string{
+		{"/payments", "evt_1", "sub_a"}, {"/payments", "evt_1", "sub_b"}, {"/payments", "evt_2", "sub_a"},
+		// One id from two sources is two events (CloudEvents identity).
+		{"/orders", "evt_1", "sub_a"}, {"", "evt_1", "sub_a"},
+		{"/payments", "evt_1sub_a", ""}, {"/payments", "", "evt_1sub_a"}, {"/paymentsevt_1", "", "sub_a"},
+		{"/payments", "evt_1s", "ub_a"}, {"", "", ""}, {"\x00", "", ""}, {"", "\x00", ""},
 	} {
-		id := record.DeliveryID(pair[0], pair[1])
+		id := record.DeliveryID(triple[0], triple[1], triple[2])
 		if prev, ok := seen[id]; ok {
-			t.Fatalf("DeliveryID%q = DeliveryID%q = %s", pair, prev, id)
+			t.Fatalf("DeliveryID%q = DeliveryID%q = %s", triple, prev, id)
 		}
-		seen[id] = pair
+		seen[id] = triple
 	}
-	if d := record.NewDelivery(fixedEvent(), subID, t0); d.ID != record.DeliveryID(fixedEvent().ID, subID) {
+	ev := fixedEvent()
+	if d := record.NewDelivery(ev, subID, t0); d.ID != record.DeliveryID(ev.Source, ev.ID, subID) {
 		t.Fatalf("NewDelivery id %q is not DeliveryID", d.ID)
 	}
 }

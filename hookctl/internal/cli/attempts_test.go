@@ -52,9 +52,9 @@ func TestAttempts(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	t0 := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
-	d1 := record.DeliveryID("evt_1", "billing")
-	d2 := record.DeliveryID("evt_1", "crm")
-	d3 := record.DeliveryID("evt_2", "billing")
+	d1 := record.DeliveryID("/payments", "evt_1", "billing")
+	d2 := record.DeliveryID("/payments", "evt_1", "crm")
+	d3 := record.DeliveryID("/payments", "evt_2", "billing")
 	at := func(delivery, sub, ev string, n, status int, ms float64, errText, result string, when time.Time) record.Attempt {
 		return record.Attempt{DeliveryID: delivery, SubscriptionID: sub, EventID: ev, Attempt: n, Status: status,
 			LatencyMillis: ms, Error: errText, Result: result, At: when}

@@ -359,7 +359,7 @@ func checkReplayed(t *testing.T, recs []*kgo.Record, ds map[string]*record.Deliv
 			t.Fatalf("event %s not replayed; got %v", id, got)
 		}
 		orig := ds[id]
-		if d.ID != orig.ID || d.ID != record.DeliveryID(id, orig.SubscriptionID) || d.SubscriptionID != orig.SubscriptionID {
+		if d.ID != orig.ID || d.ID != record.DeliveryID(orig.Event.Source, id, orig.SubscriptionID) || d.SubscriptionID != orig.SubscriptionID {
 			t.Errorf("%s: id %s sub %s, want %s %s", id, d.ID, d.SubscriptionID, orig.ID, orig.SubscriptionID)
 		}
 		if d.Attempt != 0 || !d.NotBefore.IsZero() || !d.FirstAttemptAt.IsZero() || d.Tier != 0 || d.Parked() {

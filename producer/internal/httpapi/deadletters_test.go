@@ -33,7 +33,7 @@ func (e *env) seedHistory(t *testing.T) {
 		recs = append(recs, r)
 	}
 	for i, res := range []string{"retry", "retry", "failed"} {
-		a := record.Attempt{DeliveryID: record.DeliveryID("e1", "a"), SubscriptionID: "a", EventID: "e1", Attempt: i + 1,
+		a := record.Attempt{DeliveryID: record.DeliveryID("urn:test", "e1", "a"), SubscriptionID: "a", EventID: "e1", Attempt: i + 1,
 			Status: 500, LatencyMillis: 10, Error: "HTTP 500", Result: res, At: at.Add(time.Duration(i) * time.Second)}
 		r, err := a.Record(e.names.Attempts())
 		if err != nil {
@@ -85,7 +85,7 @@ func TestDeadLettersAndAttempts(t *testing.T) {
 		{"?reason=exhausted", "e1 e3"},
 		{"?reason=rejected,exhausted&subscription_id=b", "e3"},
 		{"?event_id=e2", "e2"},
-		{"?delivery_id=" + record.DeliveryID("e3", "b"), "e3"},
+		{"?delivery_id=" + record.DeliveryID("urn:test", "e3", "b"), "e3"},
 		{"?type=order.*", ""},
 		{"?limit=1", "e1"},
 	} {
@@ -125,7 +125,7 @@ func TestDeadLettersAndAttempts(t *testing.T) {
 	if resp.status != http.StatusOK || attempts.Total != 3 || attempts.Attempts[2].Result != "failed" || attempts.Attempts[0].Status != 500 {
 		t.Fatalf("attempts of e1 at a: %d %s", resp.status, resp.body)
 	}
-	resp = e.do(t, "GET", "/v1/attempts?delivery_id="+record.DeliveryID("e1", "a")+"&result=failed", "")
+	resp = e.do(t, "GET", "/v1/attempts?delivery_id="+record.DeliveryID("urn:test", "e1", "a")+"&result=failed", "")
 	resp.json(t, &attempts)
 	if attempts.Total != 1 || attempts.Attempts[0].Attempt != 3 {
 		t.Fatalf("failed attempts: %s", resp.body)
@@ -175,7 +175,7 @@ func TestReplayDeadLetters(t *testing.T) {
 	recs := consume(t, e.c, e.names.Deliveries(), 2)
 	for _, r := range recs {
 		d, err := record.DecodeDelivery(r.Value)
-		if err != nil || d.Attempt != 0 || d.ID != record.DeliveryID(d.Event.ID, "a") || d.ReplayOf == "" {
+		if err != nil || d.Attempt != 0 || d.ID != record.DeliveryID(d.Event.Source, d.Event.ID, "a") || d.ReplayOf == "" {
 			t.Fatalf("replayed delivery %+v: %v", d, err)
 		}
 	}

@@ -58,7 +58,7 @@ func newDeliveryEncoder(topic string, ev *event.Event, now time.Time) (*delivery
 
 // record returns the delivery record of the event to subscriptionID.
 func (e *deliveryEncoder) record(subscriptionID string) *kgo.Record {
-	id := record.DeliveryID(e.ev.ID, subscriptionID)
+	id := record.DeliveryID(e.ev.Source, e.ev.ID, subscriptionID)
 	subJSON, _ := json.Marshal(subscriptionID) // a string always encodes
 	v := make([]byte, 0, len(e.tail)+len(id)+len(subJSON)+48)
 	v = append(v, `{"v":`...)

@@ -245,7 +245,7 @@ func checkDeliveries(t *testing.T, in *kgo.Record, res fanout.Result, wantSubs [
 		if string(r.Key) != d.SubscriptionID {
 			t.Errorf("key %q, want subscription id %q", r.Key, d.SubscriptionID)
 		}
-		if want := record.DeliveryID(res.Event.ID, d.SubscriptionID); d.ID != want {
+		if want := record.DeliveryID(res.Event.Source, res.Event.ID, d.SubscriptionID); d.ID != want {
 			t.Errorf("delivery id %q, want %q", d.ID, want)
 		}
 		if d.Attempt != 0 || !d.RoutedAt.Equal(now) {
@@ -346,7 +346,7 @@ func TestRouteFilterError(t *testing.T) {
 			continue
 		}
 		dl, _ := record.DecodeDeadLetter(out.Value)
-		if dl.Delivery.ID != record.DeliveryID("evt_f", "erring") || !strings.Contains(dl.LastError, "data.no.such.field == 1") {
+		if dl.Delivery.ID != record.DeliveryID("/payments", "evt_f", "erring") || !strings.Contains(dl.LastError, "data.no.such.field == 1") {
 			t.Errorf("dead letter of delivery %q, last_error %q", dl.Delivery.ID, dl.LastError)
 		}
 	}

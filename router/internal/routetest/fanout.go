@@ -14,9 +14,9 @@ import (
 
 // GenEvent is a generated event and what the test knows about it.
 type GenEvent struct {
-	ID, Type, Status, Tenant string
-	Amount                   float64
-	Rec                      *kgo.Record
+	ID, Source, Type, Status, Tenant string
+	Amount                           float64
+	Rec                              *kgo.Record
 }
 
 // GenEvents returns n events of four types in all three binding modes.
@@ -35,11 +35,12 @@ func GenEvents(rng *rand.Rand, topic string, n int) []GenEvent {
 			ev = Order(g.ID, g.Status)
 		default:
 			g.Type = "payment_success"
+			g.Source = "kafka://" + topic // what event.Decode gives plain JSON
 			g.Rec = Plain(topic, g.ID, g.Amount)
 			out[i] = g
 			continue
 		}
-		g.Type = ev.Type
+		g.Type, g.Source = ev.Type, ev.Source
 		if t := rng.IntN(3); t > 0 {
 			g.Tenant = []string{"", "acme", "globex"}[t]
 			ev.Extensions = map[string]string{"tenant": g.Tenant}
@@ -94,7 +95,7 @@ func Expect(events []GenEvent, subs []TestSub) map[string]string {
 	for _, e := range events {
 		for _, s := range subs {
 			if s.Want(e) {
-				want[record.DeliveryID(e.ID, s.Sub.ID)] = e.ID + " -> " + s.Sub.ID
+				want[record.DeliveryID(e.Source, e.ID, s.Sub.ID)] = e.ID + " -> " + s.Sub.ID
 			}
 		}
 	}
@@ -144,7 +145,7 @@ func countDeliveries(t testing.TB, recs []*kgo.Record) map[string]int {
 		if err != nil {
 			t.Fatalf("delivery at offset %d does not decode: %v", r.Offset, err)
 		}
-		if string(r.Key) != d.SubscriptionID || d.ID != record.DeliveryID(d.Event.ID, d.SubscriptionID) {
+		if string(r.Key) != d.SubscriptionID || d.ID != record.DeliveryID(d.Event.Source, d.Event.ID, d.SubscriptionID) {
 			t.Fatalf("delivery %s keyed %q for subscription %q", d.ID, r.Key, d.SubscriptionID)
 		}
 		out[d.ID]++

@@ -1,6 +1,7 @@
 // Package opshttp serves the operations endpoints of every Hookline binary:
-// /metrics (Prometheus), /healthz (the process is up) and /readyz (every
-// registered readiness check passes).
+// /metrics (Prometheus, plus hookline_ready, which mirrors /readyz),
+// /healthz (the process is up) and /readyz (every registered readiness
+// check passes).
 package opshttp
 
 import (
@@ -40,7 +41,16 @@ func New(addr string, gatherer prometheus.Gatherer, log *zap.Logger) *Server {
 		log = zap.NewNop()
 	}
 	s := &Server{addr: addr, log: log, mux: http.NewServeMux(), checks: map[string]Check{}, ready: make(chan struct{})}
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	// hookline_ready mirrors /readyz, so alerts need not probe it.
+	own := prometheus.NewRegistry()
+	own.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hookline_ready",
+		Help: "1 when every readiness check passes (/readyz answers 200), else 0."}, func() float64 {
+		if len(s.failing()) > 0 {
+			return 0
+		}
+		return 1
+	}))
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(prometheus.Gatherers{gatherer, own}, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
@@ -56,6 +66,19 @@ func (s *Server) AddCheck(name string, c Check) {
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if failed := s.failing(); len(failed) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		for _, f := range failed {
+			fmt.Fprintln(w, f)
+		}
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// failing runs every check and returns "name: error" of those that fail,
+// sorted by name.
+func (s *Server) failing() []string {
 	s.mu.Lock()
 	names := make([]string, 0, len(s.checks))
 	for n := range s.checks {
@@ -73,14 +96,7 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 			failed = append(failed, n+": "+err.Error())
 		}
 	}
-	if len(failed) > 0 {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		for _, f := range failed {
-			fmt.Fprintln(w, f)
-		}
-		return
-	}
-	fmt.Fprintln(w, "ready")
+	return failed
 }
 
 // Addr returns the bound address once Run is listening, else "".

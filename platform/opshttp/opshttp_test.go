@@ -49,7 +49,13 @@ func TestEndpoints(t *testing.T) {
 	if code, body := get(t, base+"/readyz"); code != 503 || !strings.Contains(body, "table: catching up") {
 		t.Fatalf("readyz before ready: %d %q", code, body)
 	}
+	if _, body := get(t, base+"/metrics"); !strings.Contains(body, "hookline_ready 0") {
+		t.Fatalf("metrics before ready: %q", body)
+	}
 	ready.Store(true)
+	if _, body := get(t, base+"/metrics"); !strings.Contains(body, "hookline_ready 1") {
+		t.Fatalf("metrics after ready: %q", body)
+	}
 	if code, _ := get(t, base+"/readyz"); code != 200 {
 		t.Fatalf("readyz after ready: %d", code)
 	}

@@ -118,6 +118,7 @@ type Dispatcher struct {
 	lookup func(context.Context, string) ([]netip.Addr, error)
 	http   *post.Client
 	gate   *admit.Gate   // rate limits, breakers, failing clocks
+	kafka  *failureLog   // bounded logging of Kafka failures
 	sem    chan struct{} // global cap on HTTP requests
 	cl     *kgo.Client   // set by Run before consuming
 
@@ -222,6 +223,7 @@ func New(cfg Config, subs Subscriptions, kafka []kgo.Opt, opts ...Opt) (*Dispatc
 	for _, o := range opts {
 		o.apply(d)
 	}
+	d.kafka = &failureLog{log: d.log}
 	d.gate = admit.New(admit.Config{
 		BreakerFailures: cfg.BreakerFailures,
 		BreakerRatio:    cfg.BreakerRatio,
@@ -478,7 +480,7 @@ func (d *Dispatcher) poll(ctx, work context.Context) {
 			return
 		}
 		fetches.EachError(func(t string, p int32, err error) {
-			d.log.Warn("fetch error", zap.String("topic", t), zap.Int32("partition", p), zap.Error(err))
+			d.kafka.failed("fetch", err, zap.String("topic", t), zap.Int32("partition", p))
 		})
 		var rewind map[string]map[int32]kgo.EpochOffset
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
@@ -908,7 +910,7 @@ func (d *Dispatcher) commitLoop(ctx context.Context) {
 		}
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		if err := d.commit(cctx, nil); err != nil && ctx.Err() == nil {
-			d.log.Warn("offset commit failed; retrying at the next interval", zap.Error(err))
+			d.kafka.failed("offset commit (retried at the next interval)", err)
 		}
 		cancel()
 	}
@@ -983,6 +985,9 @@ func (d *Dispatcher) commitLocked(ctx context.Context, cl *kgo.Client, parts []*
 	d.mu.Unlock()
 	err := errors.Join(errs...)
 	d.rec.Committed(err)
+	if err == nil {
+		d.kafka.ok()
+	}
 	if err != nil {
 		return fmt.Errorf("deliver: committing offsets: %w", err)
 	}

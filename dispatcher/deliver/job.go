@@ -526,6 +526,7 @@ func (d *Dispatcher) produce(ctx context.Context, r *kgo.Record) error {
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
 		err := d.cl.ProduceSync(ctx, r).FirstErr()
 		if err == nil {
+			d.kafka.ok()
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -535,7 +536,7 @@ func (d *Dispatcher) produce(ctx context.Context, r *kgo.Record) error {
 		if errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) {
 			return fmt.Errorf("%w: %w", errTooLarge, err)
 		}
-		d.log.Warn("producing failed; retrying", zap.String("topic", r.Topic), zap.Duration("backoff", wait), zap.Error(err))
+		d.kafka.failed("producing to "+r.Topic, err)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

@@ -245,6 +245,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	ops := opshttp.New(cfg.AdminAddr, reg, log.Named("ops"))
 	ops.AddCheck("subscriptions", table.Check)
+	ops.AddCheck("dispatcher", d.Check)
 
 	log.Info("dispatcher starting", zap.String("version", version()), zap.Strings("brokers", cfg.Kafka.Brokers), zap.String("group", dcfg.Group),
 		zap.String("deliveries", dcfg.Topics.Deliveries()), zap.Int("window", dcfg.Window),

@@ -470,6 +470,23 @@ func (d *Dispatcher) topicMaxBytes(ctx context.Context, topic string) int {
 	return 0
 }
 
+// ErrKafkaFailing is returned by Check while the dispatcher cannot make
+// progress against Kafka.
+var ErrKafkaFailing = errors.New("deliver: Kafka has been failing (fetches, commits or produces)")
+
+// notReadyAfter is how long Kafka failures last before Check reports
+// them: a single failed commit is retried and says nothing yet.
+const notReadyAfter = 5 * time.Second
+
+// Check reports whether the dispatcher can make progress: it fails while
+// Kafka has been failing for a few seconds. Use it as a readiness check.
+func (d *Dispatcher) Check() error {
+	if f := d.kafka.failingFor(); f >= notReadyAfter {
+		return fmt.Errorf("%w for %s", ErrKafkaFailing, f.Round(time.Second))
+	}
+	return nil
+}
+
 // poll takes records from the client until ctx ends and admits them into
 // their partitions' windows. Jobs it starts run under work.
 func (d *Dispatcher) poll(ctx, work context.Context) {

@@ -56,3 +56,14 @@ func (f *failureLog) ok() {
 		zap.Int("failures", f.failures))
 	f.since, f.failures = time.Time{}, 0
 }
+
+// failingFor returns how long Kafka has been failing; zero while it
+// answers.
+func (f *failureLog) failingFor() time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.since.IsZero() {
+		return 0
+	}
+	return time.Since(f.since)
+}

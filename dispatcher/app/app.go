@@ -161,6 +161,12 @@ func (c *Config) deliverConfig() (deliver.Config, error) {
 		{"--max-response-bytes", "positive", c.MaxResponseBytes <= 0},
 		{"--max-record-bytes", "positive", c.MaxRecordBytes <= 0},
 		{"--unknown-grace", "positive", c.UnknownGrace <= 0},
+		// Zero would silently mean the default in deliver.Config.
+		{"--drain-timeout", "positive", c.DrainTimeout <= 0},
+		{"--commit-interval", "positive", c.CommitInterval <= 0},
+		{"--retry-after-max", "positive", c.RetryAfterMax <= 0},
+		{"--retry-wait-min", "positive", c.RetryWaitMin <= 0},
+		{"--retry-wait-max", "positive", c.RetryWaitMax <= 0},
 		{"--breaker-failures", "zero or more", c.BreakerFailures < 0},
 		{"--breaker-ratio", "in (0, 1]", c.BreakerRatio <= 0 || c.BreakerRatio > 1},
 		{"--breaker-open", "positive", c.BreakerOpen <= 0},

@@ -165,6 +165,7 @@ type partition struct {
 	win       *window.Window
 	committed int64 // offset last committed; -1 before the first commit
 	hwm       int64 // high watermark at the last fetch; -1 before
+	first     int64 // offset of the first record fetched; -1 before
 	jobs      map[*job]struct{}
 	stop      chan struct{} // closed when revoked: start nothing new
 	fenced    bool          // revoked: completions and commits ignore it
@@ -237,14 +238,16 @@ func New(cfg Config, subs Subscriptions, kafka []kgo.Opt, opts ...Opt) (*Dispatc
 		d.tiers[cfg.Topics.Retry(k+1)] = k + 1
 	}
 	d.http = post.New(post.Config{
-		Retries:          cfg.Retries,
-		WaitMin:          cfg.RetryWaitMin,
-		WaitMax:          cfg.RetryWaitMax,
-		RetryAfterMax:    cfg.RetryAfterMax,
-		MaxResponseBytes: cfg.MaxResponseBytes,
-		MaxConnsPerHost:  min(cfg.MaxConcurrency, 64),
-		Allow:            cfg.AllowCIDRs,
-		Lookup:           d.lookup,
+		Retries:             cfg.Retries,
+		WaitMin:             cfg.RetryWaitMin,
+		WaitMax:             cfg.RetryWaitMax,
+		RetryAfterMax:       cfg.RetryAfterMax,
+		MaxResponseBytes:    cfg.MaxResponseBytes,
+		MaxIdleConnsPerHost: min(cfg.MaxConcurrency, 64),
+		// Idle connections to every endpoint ever called are capped too.
+		MaxIdleConns: max(4*cfg.MaxConcurrency, 256),
+		Allow:        cfg.AllowCIDRs,
+		Lookup:       d.lookup,
 	})
 	return d, nil
 }
@@ -548,6 +551,9 @@ func (d *Dispatcher) admit(work context.Context, fp kgo.FetchTopicPartition, job
 		return 0, false
 	}
 	p.hwm = fp.HighWatermark
+	if p.first < 0 && len(jobs) > 0 {
+		p.first = jobs[0].rec.Offset
+	}
 	now := time.Now()
 	for _, j := range jobs {
 		if p.tier > 0 {
@@ -809,7 +815,7 @@ func (d *Dispatcher) onAssigned(_ context.Context, cl *kgo.Client, assigned map[
 			d.parts[tp{t, id}] = &partition{
 				topic: t, id: id, gen: d.gen,
 				win:       window.New(d.cfg.Window),
-				committed: -1, hwm: -1, tier: d.tiers[t],
+				committed: -1, hwm: -1, first: -1, tier: d.tiers[t],
 				jobs: map[*job]struct{}{},
 				stop: make(chan struct{}),
 			}

@@ -67,6 +67,9 @@ type PartitionStats struct {
 	// Committed is the last committed offset (-1 before the first commit);
 	// HighWatermark the partition's end as of the last fetch (-1 before).
 	Committed, HighWatermark int64
+	// FirstFetched is the offset of the first record fetched in this
+	// assignment; -1 before.
+	FirstFetched int64
 	// Tier is 0 for the deliveries topic, K for retry topic K.
 	Tier int
 	// Due is when the record at the head of a retry partition is due,
@@ -76,12 +79,17 @@ type PartitionStats struct {
 }
 
 // CommitLag is how many records of the partition are not committed yet,
-// as of the last fetch; -1 when unknown.
+// as of the last fetch; -1 when unknown. Before this member's first commit
+// it counts from the first record it fetched.
 func (p PartitionStats) CommitLag() int64 {
-	if p.HighWatermark < 0 || p.Committed < 0 {
+	from := p.Committed
+	if from < 0 {
+		from = p.FirstFetched
+	}
+	if p.HighWatermark < 0 || from < 0 {
 		return -1
 	}
-	return max(p.HighWatermark-p.Committed, 0)
+	return max(p.HighWatermark-from, 0)
 }
 
 // Stats is a snapshot of the dispatcher's state.
@@ -110,7 +118,7 @@ func (d *Dispatcher) Stats() Stats {
 		s.Partitions = append(s.Partitions, PartitionStats{
 			Topic: p.topic, Partition: p.id,
 			Window: p.win.Len(), Pending: p.win.Pending(), WindowSize: p.win.Size(), Paused: p.win.Paused(),
-			Committed: p.committed, HighWatermark: p.hwm,
+			Committed: p.committed, HighWatermark: p.hwm, FirstFetched: p.first,
 			Tier: p.tier, Due: p.due, HeadProduced: p.headProduced,
 		})
 	}

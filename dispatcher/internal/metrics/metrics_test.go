@@ -15,7 +15,7 @@ func TestRecorderAndGauges(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	stats := deliver.Stats{InFlight: 3, MaxConcurrency: 8, Partitions: []deliver.PartitionStats{
 		{Topic: "d", Partition: 0, Window: 50, Pending: 10, WindowSize: 100, Committed: 90, HighWatermark: 200},
-		{Topic: "d", Partition: 1, Window: 100, Pending: 100, WindowSize: 100, Paused: true, Committed: -1, HighWatermark: 7},
+		{Topic: "d", Partition: 1, Window: 100, Pending: 100, WindowSize: 100, Paused: true, Committed: -1, HighWatermark: 7, FirstFetched: 2},
 		{Topic: "r1", Partition: 0, Window: 0, WindowSize: 100, Committed: 40, HighWatermark: 45, Tier: 1,
 			Due: time.Now().Add(time.Second), HeadProduced: time.Now().Add(-time.Hour)},
 		{Topic: "r1", Partition: 1, Window: 0, WindowSize: 100, Committed: 10, HighWatermark: 12, Tier: 1},
@@ -46,6 +46,7 @@ hookline_dispatcher_attempts_total{result="success",status_class="2xx"} 1
 # HELP hookline_dispatcher_commit_lag_records High watermark minus committed offset, as of the last fetch.
 # TYPE hookline_dispatcher_commit_lag_records gauge
 hookline_dispatcher_commit_lag_records{partition="0",topic="d"} 110
+hookline_dispatcher_commit_lag_records{partition="1",topic="d"} 5
 hookline_dispatcher_commit_lag_records{partition="0",topic="r1"} 5
 hookline_dispatcher_commit_lag_records{partition="1",topic="r1"} 2
 # HELP hookline_dispatcher_partition_paused 1 while fetching a partition is paused because its window is full.

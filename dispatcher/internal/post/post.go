@@ -107,13 +107,14 @@ type Request struct {
 
 // Config configures a Client. Zero fields take the defaults noted.
 type Config struct {
-	Retries          int           // quick retries after the first attempt; default 0 (set by caller)
-	WaitMin          time.Duration // first backoff before jitter; default 250ms
-	WaitMax          time.Duration // longest backoff; default 2s
-	RetryAfterMax    time.Duration // clamp for Retry-After; default 1h
-	MaxResponseBytes int64         // response body bytes read; default 64 KiB
-	MaxConnsPerHost  int           // idle keep-alive connections kept per host; default 64
-	Allow            []netip.Prefix
+	Retries             int           // quick retries after the first attempt; default 0 (set by caller)
+	WaitMin             time.Duration // first backoff before jitter; default 250ms
+	WaitMax             time.Duration // longest backoff; default 2s
+	RetryAfterMax       time.Duration // clamp for Retry-After; default 1h
+	MaxResponseBytes    int64         // response body bytes read; default 64 KiB
+	MaxIdleConnsPerHost int           // idle keep-alive connections kept per host; default 64
+	MaxIdleConns        int           // idle keep-alive connections kept in all; default 1024
+	Allow               []netip.Prefix
 	// Lookup, when set, resolves host names instead of the system
 	// resolver (tests map names to addresses with it).
 	Lookup func(ctx context.Context, host string) ([]netip.Addr, error)
@@ -140,8 +141,11 @@ func New(cfg Config) *Client {
 	if cfg.MaxResponseBytes <= 0 {
 		cfg.MaxResponseBytes = 64 << 10
 	}
-	if cfg.MaxConnsPerHost <= 0 {
-		cfg.MaxConnsPerHost = 64
+	if cfg.MaxIdleConnsPerHost <= 0 {
+		cfg.MaxIdleConnsPerHost = 64
+	}
+	if cfg.MaxIdleConns <= 0 {
+		cfg.MaxIdleConns = 1024
 	}
 	guard := ssrf.New(cfg.Allow)
 	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: guard.Control}
@@ -155,8 +159,8 @@ func New(cfg Config) *Client {
 		Proxy:                  nil,
 		DialContext:            dial,
 		ForceAttemptHTTP2:      true,
-		MaxIdleConns:           0, // no global limit
-		MaxIdleConnsPerHost:    cfg.MaxConnsPerHost,
+		MaxIdleConns:           cfg.MaxIdleConns,
+		MaxIdleConnsPerHost:    cfg.MaxIdleConnsPerHost,
 		IdleConnTimeout:        90 * time.Second,
 		TLSHandshakeTimeout:    10 * time.Second,
 		ExpectContinueTimeout:  time.Second,
@@ -310,13 +314,18 @@ func classify(resp *http.Response, err error) Outcome {
 	return o
 }
 
-// backoff waits an exponential delay with full jitter between WaitMin and
-// the capped exponential. (A response with Retry-After is never retried
-// here; see checkRetry.)
+// backoff waits a jittered exponential delay: uniformly between WaitMin
+// and twice the previous ceiling (WaitMin·2^(n+1)), capped at WaitMax, so
+// even the first retry is spread and failures do not retry in a herd. (A
+// response with Retry-After is never retried here; see checkRetry.)
 func (c *Client) backoff(lo, hi time.Duration, n int, _ *http.Response) time.Duration {
 	ceil := hi
-	if n < 30 && lo<<n < hi {
-		ceil = lo << n
+	// lo<<(n+1) without overflow: only while it stays below hi.
+	if s := n + 1; s < 62 && lo <= hi>>s {
+		ceil = lo << s
+	}
+	if ceil <= lo {
+		return lo
 	}
 	return lo + rand.N(ceil-lo+1)
 }

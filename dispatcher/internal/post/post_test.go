@@ -257,16 +257,48 @@ func TestRetryAfterParse(t *testing.T) {
 	}
 }
 
+// TestIdleConnectionCaps: idle keep-alive connections are capped per host
+// and in all, so calling many endpoints does not pile up sockets.
+func TestIdleConnectionCaps(t *testing.T) {
+	c := New(Config{})
+	if c.trans.MaxIdleConns != 1024 || c.trans.MaxIdleConnsPerHost != 64 {
+		t.Errorf("defaults: %d idle in all, %d per host; want 1024 and 64", c.trans.MaxIdleConns, c.trans.MaxIdleConnsPerHost)
+	}
+	c = New(Config{MaxIdleConns: 10, MaxIdleConnsPerHost: 2})
+	if c.trans.MaxIdleConns != 10 || c.trans.MaxIdleConnsPerHost != 2 {
+		t.Errorf("set: %d idle in all, %d per host; want 10 and 2", c.trans.MaxIdleConns, c.trans.MaxIdleConnsPerHost)
+	}
+}
+
 func TestBackoffJitterBounds(t *testing.T) {
 	c := New(Config{})
-	for n := range 40 {
+	lo, hi := 100*time.Millisecond, time.Second
+	for n := range 70 {
+		seen := map[time.Duration]bool{}
 		for range 50 {
-			d := c.backoff(100*time.Millisecond, time.Second, n, nil)
-			ceil := min(100*time.Millisecond<<min(n, 20), time.Second)
-			if d < 100*time.Millisecond || d > ceil {
-				t.Fatalf("backoff(n=%d) = %s, want within [100ms, %s]", n, d, ceil)
+			d := c.backoff(lo, hi, n, nil)
+			ceil := hi
+			if n < 3 {
+				ceil = lo << (n + 1) // 200ms, 400ms, 800ms
 			}
+			if d < lo || d > ceil {
+				t.Fatalf("backoff(n=%d) = %s, want within [%s, %s]", n, d, lo, ceil)
+			}
+			seen[d] = true
 		}
+		// Jitter from the first retry on: 50 draws are not all alike.
+		if len(seen) < 2 {
+			t.Errorf("backoff(n=%d) drew %v 50 times: no jitter", n, seen)
+		}
+	}
+	// Settings validation allows: no overflow, no panic, capped.
+	for _, n := range []int{30, 61, 62, 63, 64, 1 << 20} {
+		if d := c.backoff(20*time.Second, time.Hour, n, nil); d < 20*time.Second || d > time.Hour {
+			t.Errorf("backoff(20s, 1h, n=%d) = %s", n, d)
+		}
+	}
+	if d := c.backoff(time.Second, time.Second, 5, nil); d != time.Second {
+		t.Errorf("backoff with min = max = 1s: %s", d)
 	}
 }
 

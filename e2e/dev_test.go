@@ -54,11 +54,11 @@ func TestHookctlDev(t *testing.T) {
 	}
 }
 
-// devKey waits for the banner of hookctl dev and returns the API key it
-// prints.
+// devKey waits for the banner of hookctl dev and returns the admin API key
+// it prints.
 func devKey(t *testing.T, p *proc) string {
 	t.Helper()
-	keyRE := regexp.MustCompile(`API key: (dev_[0-9a-f]+)`)
+	keyRE := regexp.MustCompile(`admin key +(dev_[0-9a-f]+)`)
 	var key string
 	eventually(t, 60*time.Second, "the dev banner", func() bool {
 		if p.exited() {

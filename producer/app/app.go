@@ -45,7 +45,8 @@ type Config struct {
 	TopicPrefix string // prefix of Hookline's topics; default "hookline."
 	SourceTopic string // topic events are produced to; default "events"
 
-	APIKeys        flagenv.StringList // accepted bearer keys; never logged
+	APIKeys        flagenv.StringList // admin bearer keys (every scope); never logged
+	IngestAPIKeys  flagenv.StringList // bearer keys that may only POST /v1/events; never logged
 	InsecureNoAuth bool               // allow running without API keys
 
 	AllowUnknownTypes bool   // produce events of types without a schema
@@ -83,7 +84,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AdminAddr, "admin-addr", DefaultAdminAddr, "listen address of the ops server (/metrics, /healthz, /readyz)")
 	fs.StringVar(&c.TopicPrefix, "topic-prefix", topic.DefaultPrefix, "prefix of Hookline's topics")
 	fs.StringVar(&c.SourceTopic, "source-topic", topic.DefaultSource, "topic events are produced to")
-	fs.Var(&c.APIKeys, "api-keys", "comma-separated API keys accepted as Authorization: Bearer <key>")
+	fs.Var(&c.APIKeys, "api-keys", "comma-separated admin API keys (every scope), sent as Authorization: Bearer <key>")
+	fs.Var(&c.IngestAPIKeys, "ingest-api-keys", "comma-separated API keys that may only ingest events (POST /v1/events)")
 	fs.BoolVar(&c.InsecureNoAuth, "insecure-no-auth", false, "serve the API without authentication when no --api-keys are set (never in production)")
 	fs.BoolVar(&c.AllowUnknownTypes, "allow-unknown-types", false, "accept events of types without a registered schema (default: refuse them with 422)")
 	fs.StringVar(&c.DefaultSource, "default-source", "urn:hookline:producer", "CloudEvents source of events sent without one")
@@ -103,7 +105,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 
 // ErrNoAuth is returned by Validate when no API keys are configured and
 // --insecure-no-auth was not given.
-var ErrNoAuth = errors.New("no API keys: set --api-keys (HOOKLINE_API_KEYS), or pass --insecure-no-auth to serve the API without authentication")
+var ErrNoAuth = errors.New("no API keys: set --api-keys (HOOKLINE_API_KEYS) and/or --ingest-api-keys (HOOKLINE_INGEST_API_KEYS), or pass --insecure-no-auth to serve the API without authentication")
 
 // Validate checks c without touching the network.
 func (c *Config) Validate() error {
@@ -113,12 +115,20 @@ func (c *Config) Validate() error {
 	if err := c.Log.Validate(); err != nil {
 		return err
 	}
-	if len(c.APIKeys) == 0 && !c.InsecureNoAuth {
+	if len(c.APIKeys) == 0 && len(c.IngestAPIKeys) == 0 && !c.InsecureNoAuth {
 		return ErrNoAuth
 	}
 	for _, k := range c.APIKeys {
 		if len(k) < 16 {
 			return errors.New("--api-keys: every key must be at least 16 characters")
+		}
+	}
+	for _, k := range c.IngestAPIKeys {
+		if len(k) < 16 {
+			return errors.New("--ingest-api-keys: every key must be at least 16 characters")
+		}
+		if slices.Contains(c.APIKeys, k) {
+			return errors.New("--ingest-api-keys: a key is also in --api-keys; give each key one scope")
 		}
 	}
 	switch {
@@ -148,6 +158,7 @@ func (c *Config) Validate() error {
 func (c *Config) api() httpapi.Config {
 	return httpapi.Config{
 		APIKeys:            slices.Clone(c.APIKeys),
+		IngestAPIKeys:      slices.Clone(c.IngestAPIKeys),
 		MaxEventBytes:      c.MaxEventBytes,
 		MaxRequestBytes:    c.MaxRequestBytes,
 		MaxBatchEvents:     c.MaxBatchEvents,
@@ -259,8 +270,9 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, listening chan<- str
 		ErrorLog: zap.NewStdLog(log.Named("http"))}
 
 	log.Info("producer starting", zap.String("version", Version), zap.Strings("brokers", cfg.Kafka.Brokers), zap.String("topic_prefix", cfg.TopicPrefix),
-		zap.String("source_topic", cfg.SourceTopic), zap.String("addr", ln.Addr().String()), zap.Bool("auth", len(cfg.APIKeys) > 0))
-	if len(cfg.APIKeys) == 0 {
+		zap.String("source_topic", cfg.SourceTopic), zap.String("addr", ln.Addr().String()), zap.Bool("auth", len(cfg.APIKeys)+len(cfg.IngestAPIKeys) > 0),
+		zap.Int("admin_keys", len(cfg.APIKeys)), zap.Int("ingest_keys", len(cfg.IngestAPIKeys)))
+	if len(cfg.APIKeys)+len(cfg.IngestAPIKeys) == 0 {
 		log.Warn("serving the API WITHOUT authentication (--insecure-no-auth)")
 	}
 	// Stopped in reverse order of Add: the API first (it stops accepting

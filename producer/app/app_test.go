@@ -63,6 +63,19 @@ func TestParse(t *testing.T) {
 			}
 		}},
 		{name: "short key refused", args: []string{"--api-keys", "short"}, wantErr: "at least 16"},
+		{name: "ingest keys from the environment", env: map[string]string{"HOOKLINE_API_KEYS": key, "HOOKLINE_INGEST_API_KEYS": "ingest-key-0123456789"},
+			check: func(t *testing.T, c *Config) {
+				if len(c.IngestAPIKeys) != 1 || c.IngestAPIKeys[0] != "ingest-key-0123456789" || len(c.APIKeys) != 1 {
+					t.Errorf("config: %+v", c)
+				}
+			}},
+		{name: "ingest keys alone", args: []string{"--ingest-api-keys", key}, check: func(t *testing.T, c *Config) {
+			if len(c.APIKeys) != 0 || len(c.IngestAPIKeys) != 1 {
+				t.Errorf("config: %+v", c)
+			}
+		}},
+		{name: "short ingest key refused", args: []string{"--api-keys", key, "--ingest-api-keys", "short"}, wantErr: "at least 16"},
+		{name: "key with two scopes refused", args: []string{"--api-keys", key, "--ingest-api-keys", key}, wantErr: "one scope"},
 		{name: "event limit above the batch limit", args: []string{"--api-keys", key, "--max-event-bytes", "2000000"}, wantErr: "--max-event-bytes"},
 		{name: "bad broker", args: []string{"--api-keys", key, "--brokers", "nohostport"}, wantErr: "host:port"},
 		{name: "bad duration", args: []string{"--api-keys", key, "--produce-timeout", "0s"}, wantErr: "positive"},
@@ -90,7 +103,7 @@ func TestRunHelp(t *testing.T) {
 	if err := Run(t.Context(), []string{"--help"}, env(nil), &out, io.Discard); err != nil {
 		t.Fatalf("Run --help = %v", err)
 	}
-	for _, want := range []string{"Usage: producer", "-api-keys", "HOOKLINE_API_KEYS", "-insecure-no-auth"} {
+	for _, want := range []string{"Usage: producer", "-api-keys", "HOOKLINE_API_KEYS", "-ingest-api-keys", "HOOKLINE_INGEST_API_KEYS", "-insecure-no-auth"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("usage lacks %q", want)
 		}

@@ -32,6 +32,7 @@ type devOptions struct {
 	external   bool
 	apiAddr    string
 	apiKey     string
+	ingestKey  string
 	opsPort    int
 	allowCIDRs string
 	partitions int32
@@ -60,7 +61,8 @@ webhooks can reach receivers on this machine; production keeps it empty.`,
 	f.BoolVar(&d.ephemeral, "ephemeral", false, "keep the embedded Kafka's data in memory only")
 	f.BoolVar(&d.external, "external", false, "use the Kafka at --brokers instead of an embedded one")
 	f.StringVar(&d.apiAddr, "api-addr", "127.0.0.1:8080", "listen address of the producer API")
-	f.StringVar(&d.apiKey, "api-key", "", "API key of the producer API (default: a random key, printed at start)")
+	f.StringVar(&d.apiKey, "api-key", "", "admin API key of the producer API (default: a random key, printed at start)")
+	f.StringVar(&d.ingestKey, "ingest-api-key", "", "ingest-only API key of the producer API (default: a random key, printed at start)")
 	f.IntVar(&d.opsPort, "ops-port", 9101, "first of three ports for the ops servers (producer, router, dispatcher); 0 picks free ports")
 	f.StringVar(&d.allowCIDRs, "allow-cidrs", "127.0.0.0/8", "CIDRs the dispatcher may deliver to despite the SSRF guard")
 	f.Int32Var(&d.partitions, "partitions", 3, "partitions of the deliveries, retry and source topics")
@@ -76,6 +78,22 @@ func defaultDataDir() string {
 }
 
 func runDev(ctx context.Context, o *options, d *devOptions) error {
+	// Ports first: a port in use fails here, naming it, before anything
+	// starts or any key is printed.
+	if err := checkPorts(d); err != nil {
+		return err
+	}
+	key, err := devKey(d.apiKey, "dev_")
+	if err != nil {
+		return err
+	}
+	ingestKey, err := devKey(d.ingestKey, "dev_ingest_")
+	if err != nil {
+		return err
+	}
+	if key == ingestKey {
+		return usagef("--api-key and --ingest-api-key must differ")
+	}
 	brokers := strings.Join(o.kafka.Brokers, ",")
 	var g lifecycle.Group
 	var cluster *kfake.Cluster
@@ -98,14 +116,6 @@ func runDev(ctx context.Context, o *options, d *devOptions) error {
 		}
 		return err
 	}
-	key := d.apiKey
-	if key == "" {
-		b := make([]byte, 16)
-		if _, err := rand.Read(b); err != nil {
-			return err
-		}
-		key = "dev_" + hex.EncodeToString(b)
-	}
 	ops := func(i int) string {
 		if d.opsPort == 0 {
 			return "127.0.0.1:0"
@@ -125,7 +135,8 @@ func runDev(ctx context.Context, o *options, d *devOptions) error {
 	// otherwise (a port in use, a fenced router, a refused configuration,
 	// or restarts that keep failing) the whole stack stops and dev exits
 	// non-zero with the cause: never an API up in front of a dead pipeline.
-	run("producer", producer.Run, args("--addr", d.apiAddr, "--admin-addr", ops(0), "--api-keys", key, "--source-topic", topic.DefaultSource))
+	run("producer", producer.Run, args("--addr", d.apiAddr, "--admin-addr", ops(0), "--api-keys", key, "--ingest-api-keys", ingestKey,
+		"--source-topic", topic.DefaultSource))
 	run("router", router.Run, args("--admin-addr", ops(1), "--source-topics", topic.DefaultSource, "--transactional-id", "hookline-router-dev"),
 		lifecycle.Restart(router.Transient))
 	run("dispatcher", dispatcher.Run, args("--admin-addr", ops(2), "--allow-cidrs", d.allowCIDRs),
@@ -143,7 +154,9 @@ func runDev(ctx context.Context, o *options, d *devOptions) error {
 	if waitListening(ctx, d.apiAddr, errc) {
 		fmt.Fprintf(o.stdout, `Hookline dev stack
   kafka      %s%s
-  api        http://%s   (API key: %s)
+  api        http://%s
+  admin key  %s   (every route)
+  ingest key %s   (POST /v1/events only)
   ops        /metrics /healthz /readyz on %s, %s, %s
   ssrf guard allows %s
 
@@ -155,9 +168,47 @@ Try the seed's payment example (a receiver on 127.0.0.1:3000/webhook):
     -d '{"type":"payment_success","amount":49.99,"customer":"alice@example.com"}' \
     http://%s/v1/events
 Ctrl-C stops everything.
-`, brokers, embeddedNote(d), d.apiAddr, key, ops(0), ops(1), ops(2), d.allowCIDRs, key, d.apiAddr, key, d.apiAddr)
+`, brokers, embeddedNote(d), d.apiAddr, key, ingestKey, ops(0), ops(1), ops(2), d.allowCIDRs, key, d.apiAddr, ingestKey, d.apiAddr)
 	}
 	return <-errc
+}
+
+// devKey returns key, or a random key with prefix when key is empty.
+func devKey(key, prefix string) (string, error) {
+	if key != "" {
+		return key, nil
+	}
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return prefix + hex.EncodeToString(b), nil
+}
+
+// checkPorts fails when a port dev needs is taken, naming the port and the
+// flag that sets it.
+func checkPorts(d *devOptions) error {
+	type need struct{ flag, addr string }
+	needs := []need{{"--api-addr", d.apiAddr}}
+	if !d.external {
+		needs = append(needs, need{"--kafka-addr", d.kafkaAddr})
+	}
+	if d.opsPort != 0 {
+		for i := range 3 {
+			needs = append(needs, need{"--ops-port", "127.0.0.1:" + strconv.Itoa(d.opsPort+i)})
+		}
+	}
+	for _, n := range needs {
+		ln, err := net.Listen("tcp", n.addr)
+		if err != nil {
+			_, port, _ := net.SplitHostPort(n.addr)
+			// %v, not %w: a listen error is no sign of Kafka being away,
+			// which humanize would probe for and report instead.
+			return fmt.Errorf("port %s (%s %s) is not free: %v; stop what uses it or pass another %s", port, n.flag, n.addr, err, n.flag)
+		}
+		ln.Close()
+	}
+	return nil
 }
 
 // waitListening waits until addr accepts TCP connections. It returns false

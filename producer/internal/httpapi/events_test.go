@@ -453,3 +453,43 @@ func TestKafkaRejects(t *testing.T) {
 		t.Fatalf("answer %d %v %s, want 500 internal", resp.status, resp.header, resp.body)
 	}
 }
+
+// TestScopedKeys checks that an ingest key may post events and nothing
+// else (403 with the JSON error shape), while an admin key may do both.
+func TestScopedKeys(t *testing.T) {
+	const ingestKey = "test-ingest-key-1"
+	e := newEnv(t, envOpts{cfg: httpapi.Config{APIKeys: []string{apiKey}, IngestAPIKeys: []string{ingestKey}}})
+	as := func(key string) []string { return []string{"Authorization", "Bearer " + key} }
+	if resp := do(t, e.srv.URL, "POST", "/v1/events", []byte(seedEvent), as(ingestKey)...); resp.status != http.StatusAccepted {
+		t.Fatalf("ingest key posting an event: %d %s", resp.status, resp.body)
+	}
+	if resp := do(t, e.srv.URL, "POST", "/v1/events", []byte(seedEvent), as(apiKey)...); resp.status != http.StatusAccepted {
+		t.Fatalf("admin key posting an event: %d %s", resp.status, resp.body)
+	}
+	for _, req := range []struct{ method, path, body string }{
+		{"GET", "/v1/subscriptions", ""},
+		{"GET", "/v1/subscriptions/x", ""},
+		{"POST", "/v1/subscriptions", `{"url":"https://example.com/hook","event_types":["*"]}`},
+		{"PATCH", "/v1/subscriptions/x", `{"url":"https://evil.example/hook"}`},
+		{"DELETE", "/v1/subscriptions/x", ""},
+		{"POST", "/v1/subscriptions/x/rotate-secret", "{}"},
+		{"GET", "/v1/dead-letters", ""},
+		{"GET", "/v1/attempts", ""},
+		{"POST", "/v1/dead-letters/replay", "{}"},
+	} {
+		resp := do(t, e.srv.URL, req.method, req.path, []byte(req.body), as(ingestKey)...)
+		if resp.status != http.StatusForbidden || resp.header.Get("Content-Type") != "application/json" {
+			t.Errorf("%s %s with an ingest key: %d %s, want 403 JSON", req.method, req.path, resp.status, resp.body)
+			continue
+		}
+		if a := resp.errorOf(t); a.Error.Code != "forbidden" {
+			t.Errorf("%s %s with an ingest key: code %q, want forbidden", req.method, req.path, a.Error.Code)
+		}
+	}
+	if resp := do(t, e.srv.URL, "GET", "/v1/subscriptions", nil, as(apiKey)...); resp.status != http.StatusOK {
+		t.Fatalf("admin key listing subscriptions: %d %s", resp.status, resp.body)
+	}
+	if resp := do(t, e.srv.URL, "GET", "/v1/subscriptions", nil, as("test-ingest-key-2")...); resp.status != http.StatusUnauthorized {
+		t.Fatalf("unknown key: %d, want 401", resp.status)
+	}
+}

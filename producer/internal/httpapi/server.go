@@ -5,7 +5,10 @@
 //
 // Every /v1 route needs an API key (Authorization: Bearer <key>) unless
 // the server is built without keys, which the binary allows only with
-// --insecure-no-auth. Errors are JSON:
+// --insecure-no-auth. Keys have scopes: admin keys (Config.APIKeys) may do
+// everything, ingest keys (Config.IngestAPIKeys) only POST /v1/events. A
+// missing or unknown key is 401, a key without the route's scope 403.
+// Errors are JSON:
 //
 //	{"error":{"code":"validation_failed","message":"...",
 //	  "details":[{"index":0,"field":"data/amount","message":"..."}]}}
@@ -28,8 +31,12 @@ import (
 
 // Config holds the API's limits. Zero fields take the defaults noted.
 type Config struct {
-	// APIKeys are the accepted bearer tokens; none means no auth.
+	// APIKeys are the admin keys: bearer tokens with every scope. With
+	// neither APIKeys nor IngestAPIKeys the API needs no key at all.
 	APIKeys []string
+	// IngestAPIKeys are bearer tokens that may only ingest events (POST
+	// /v1/events); any other /v1 route answers them 403.
+	IngestAPIKeys []string
 	// MaxEventBytes bounds one event's Kafka record; default 256 KiB.
 	// It is enforced by the publish.Client (publish.MaxEventBytes) and
 	// only reported here.
@@ -108,7 +115,7 @@ type Server struct {
 	rec    Recorder
 	checks map[string]Check
 	kafka  KafkaHealth
-	keys   [][sha256.Size]byte
+	keys   []apiKey
 	idem   *idemCache
 	now    func() time.Time
 	mux    *http.ServeMux
@@ -156,15 +163,18 @@ func New(cfg Config, pub *publish.Client, subs *subadmin.Store, opts ...Opt) *Se
 		o.apply(s)
 	}
 	for _, k := range cfg.APIKeys {
-		s.keys = append(s.keys, sha256.Sum256([]byte(k)))
+		s.keys = append(s.keys, apiKey{sum: sha256.Sum256([]byte(k)), admin: true})
+	}
+	for _, k := range cfg.IngestAPIKeys {
+		s.keys = append(s.keys, apiKey{sum: sha256.Sum256([]byte(k))})
 	}
 	s.idem = newIdemCache(cfg.IdempotencyEntries, cfg.IdempotencyTTL, s.now)
 	s.mux = http.NewServeMux()
 	for _, rt := range s.routes() {
 		pattern := rt.method + " " + rt.path
 		h := rt.handle
-		if rt.auth {
-			h = s.authenticate(h)
+		if rt.scope != scopePublic {
+			h = s.authenticate(rt.scope, h)
 		}
 		s.mux.Handle(pattern, s.instrument(pattern, h))
 	}
@@ -184,41 +194,58 @@ func (s *Server) Routes() []string {
 	return out
 }
 
+// scope is what a route needs of the request's API key.
+type scope int
+
+const (
+	scopePublic scope = iota // no key
+	scopeIngest              // an ingest or an admin key
+	scopeAdmin               // an admin key
+)
+
 type route struct {
 	method, path string
-	auth         bool
+	scope        scope
 	handle       http.HandlerFunc
+}
+
+// apiKey is an accepted key, kept as its SHA-256.
+type apiKey struct {
+	sum   [sha256.Size]byte
+	admin bool
 }
 
 func (s *Server) routes() []route {
 	return []route{
-		{"POST", "/v1/events", true, s.postEvents},
-		{"POST", "/v1/subscriptions", true, s.createSubscription},
-		{"GET", "/v1/subscriptions", true, s.listSubscriptions},
-		{"GET", "/v1/subscriptions/{id}", true, s.getSubscription},
-		{"PUT", "/v1/subscriptions/{id}", true, s.putSubscription},
-		{"PATCH", "/v1/subscriptions/{id}", true, s.patchSubscription},
-		{"DELETE", "/v1/subscriptions/{id}", true, s.deleteSubscription},
-		{"POST", "/v1/subscriptions/{id}/rotate-secret", true, s.rotateSecret},
-		{"POST", "/v1/subscriptions/{id}/pause", true, s.pauseSubscription},
-		{"POST", "/v1/subscriptions/{id}/resume", true, s.resumeSubscription},
-		{"POST", "/v1/subscriptions/{id}/test", true, s.sendTest},
-		{"GET", "/v1/attempts", true, s.listAttempts},
-		{"GET", "/v1/dead-letters", true, s.listDeadLetters},
-		{"POST", "/v1/dead-letters/replay", true, s.replayDeadLetters},
-		{"GET", "/openapi.json", false, s.openAPI},
-		{"GET", "/healthz", false, s.healthz},
-		{"GET", "/readyz", false, s.readyz},
+		{"POST", "/v1/events", scopeIngest, s.postEvents},
+		{"POST", "/v1/subscriptions", scopeAdmin, s.createSubscription},
+		{"GET", "/v1/subscriptions", scopeAdmin, s.listSubscriptions},
+		{"GET", "/v1/subscriptions/{id}", scopeAdmin, s.getSubscription},
+		{"PUT", "/v1/subscriptions/{id}", scopeAdmin, s.putSubscription},
+		{"PATCH", "/v1/subscriptions/{id}", scopeAdmin, s.patchSubscription},
+		{"DELETE", "/v1/subscriptions/{id}", scopeAdmin, s.deleteSubscription},
+		{"POST", "/v1/subscriptions/{id}/rotate-secret", scopeAdmin, s.rotateSecret},
+		{"POST", "/v1/subscriptions/{id}/pause", scopeAdmin, s.pauseSubscription},
+		{"POST", "/v1/subscriptions/{id}/resume", scopeAdmin, s.resumeSubscription},
+		{"POST", "/v1/subscriptions/{id}/test", scopeAdmin, s.sendTest},
+		{"GET", "/v1/attempts", scopeAdmin, s.listAttempts},
+		{"GET", "/v1/dead-letters", scopeAdmin, s.listDeadLetters},
+		{"POST", "/v1/dead-letters/replay", scopeAdmin, s.replayDeadLetters},
+		{"GET", "/openapi.json", scopePublic, s.openAPI},
+		{"GET", "/healthz", scopePublic, s.healthz},
+		{"GET", "/readyz", scopePublic, s.readyz},
 	}
 }
 
 // scopeKey is the request context key of the authenticated key's scope.
 type scopeKey struct{}
 
-// authenticate lets requests with a valid bearer key through. Every key
-// is compared, each in constant time over its SHA-256 (equal lengths), so
-// timing tells nothing about which key or how much of it matched.
-func (s *Server) authenticate(next http.HandlerFunc) http.HandlerFunc {
+// authenticate lets requests with a valid bearer key of the route's scope
+// through: 401 without a valid key, 403 with a key that lacks the scope.
+// Every key is compared, each in constant time over its SHA-256 (equal
+// lengths), so timing tells nothing about which key or how much of it
+// matched.
+func (s *Server) authenticate(need scope, next http.HandlerFunc) http.HandlerFunc {
 	if len(s.keys) == 0 {
 		return next
 	}
@@ -226,14 +253,23 @@ func (s *Server) authenticate(next http.HandlerFunc) http.HandlerFunc {
 		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 		ok = ok && strings.EqualFold(scheme, "Bearer") // the scheme is case-insensitive (RFC 9110)
 		sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
-		match := 0
+		match, admin := 0, 0
 		for i := range s.keys {
-			match |= subtle.ConstantTimeCompare(sum[:], s.keys[i][:])
+			eq := subtle.ConstantTimeCompare(sum[:], s.keys[i].sum[:])
+			match |= eq
+			if s.keys[i].admin {
+				admin |= eq
+			}
 		}
 		if !ok || match != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hookline"`)
 			writeError(w, &apiError{status: http.StatusUnauthorized, code: "unauthorized",
 				message: "a valid API key is required: Authorization: Bearer <key>"})
+			return
+		}
+		if need == scopeAdmin && admin != 1 {
+			writeError(w, &apiError{status: http.StatusForbidden, code: "forbidden",
+				message: "this API key may only ingest events (POST /v1/events); this route needs an admin key (--api-keys)"})
 			return
 		}
 		next(w, r.WithContext(withScope(r.Context(), sum)))

@@ -69,6 +69,7 @@ func fixedSubscription() record.Subscription {
 		CreatedAt:     t0,
 		UpdatedAt:     t1,
 		Metadata:      map[string]string{"team": "payments"},
+		Revision:      3,
 	}
 }
 

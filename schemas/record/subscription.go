@@ -78,7 +78,16 @@ type Subscription struct {
 	CreatedAt     time.Time         `json:"created_at"`
 	UpdatedAt     time.Time         `json:"updated_at"`
 	Metadata      map[string]string `json:"metadata,omitempty"`
+	// Revision counts the writes of the admin API and hookctl: 1 when
+	// created, one more with each change. The API returns it as the ETag
+	// and compares it with If-Match. Records written before revisions
+	// existed have 0. (V, in contrast, is the record format's version.)
+	Revision int64 `json:"version,omitempty"`
 }
+
+// ETag returns the subscription's revision as an HTTP entity tag: the
+// decimal revision in double quotes.
+func (s *Subscription) ETag() string { return `"` + strconv.FormatInt(s.Revision, 10) + `"` }
 
 // Timeout returns the request timeout: DefaultTimeout when unset, at most
 // MaxTimeout.

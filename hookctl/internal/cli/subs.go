@@ -122,6 +122,7 @@ func (s *subStore) update(ctx context.Context, id string, fn func(*record.Subscr
 	next := cur.Redacted() // a deep copy; the secrets are restored below
 	next.Secrets = slices.Clone(cur.Secrets)
 	fn(&next)
+	next.Revision = cur.Revision + 1 // the API's ETag: a write it did not see makes If-Match stale
 	next.UpdatedAt = time.Now().UTC()
 	if !next.UpdatedAt.After(cur.UpdatedAt) {
 		// Keep updated_at increasing even when clocks disagree.
@@ -204,6 +205,7 @@ func subsAddCmd(o *options) *cobra.Command {
 			now := time.Now().UTC()
 			sub.Secrets = []record.Secret{{Key: secret.Encode()}}
 			sub.State, sub.CreatedAt, sub.UpdatedAt = record.StateActive, now, now
+			sub.Revision = 1
 			sub.Normalize()
 			// Validate before reading Kafka, so bad flags fail fast.
 			if err := validateSub(&sub); err != nil {

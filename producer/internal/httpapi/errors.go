@@ -81,6 +81,9 @@ func (s *Server) storeError(err error) *apiError {
 			ds[i] = detail{Field: f.Field, Message: f.Message}
 		}
 		return invalid("the subscription is invalid", ds...)
+	case errors.Is(err, subadmin.ErrPrecondition):
+		return &apiError{status: http.StatusPreconditionFailed, code: "precondition_failed",
+			message: err.Error() + "; GET the subscription and retry with its ETag"}
 	case errors.Is(err, subadmin.ErrNotFound):
 		return &apiError{status: http.StatusNotFound, code: "not_found", message: "no such subscription"}
 	case errors.Is(err, subadmin.ErrExists):

@@ -10,8 +10,10 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/hookline/hookline/producer/internal/subadmin"
 	"github.com/hookline/hookline/schemas/record"
 	"go.uber.org/zap"
 )
@@ -44,6 +46,7 @@ var readOnly = map[string]string{
 	"created_at":   "read-only",
 	"updated_at":   "read-only",
 	"v":            "read-only",
+	"version":      "read-only: send the version you read as If-Match to refuse the write if it changed",
 }
 
 var writable = func() map[string]bool {
@@ -167,6 +170,7 @@ func (s *Server) createSubscription(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("subscription created", zapSub(&created)...)
 	w.Header().Set("Location", "/v1/subscriptions/"+created.ID)
+	w.Header().Set("ETag", created.ETag())
 	writeJSON(w, http.StatusCreated, secretBody{Subscription: created.Redacted(), Secret: secret})
 }
 
@@ -198,6 +202,7 @@ func (s *Server) getSubscription(w http.ResponseWriter, r *http.Request) {
 		writeError(w, s.storeError(err))
 		return
 	}
+	w.Header().Set("ETag", sub.ETag())
 	writeJSON(w, http.StatusOK, sub.Redacted())
 }
 
@@ -236,9 +241,13 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request,
 		return
 	}
 	id := r.PathValue("id")
+	check := ifMatch(r)
 	ctx, cancel := s.writeContext(r)
 	defer cancel()
 	updated, err := s.subs.Update(ctx, id, func(sub *record.Subscription) error {
+		if err := check(sub); err != nil {
+			return err
+		}
 		merged, aerr := merge(sub, obj)
 		if aerr != nil {
 			return aerr
@@ -261,6 +270,7 @@ func (s *Server) update(w http.ResponseWriter, r *http.Request,
 		writeError(w, s.storeError(err))
 	default:
 		s.log.Info("subscription updated", zapSub(&updated)...)
+		w.Header().Set("ETag", updated.ETag())
 		writeJSON(w, http.StatusOK, updated.Redacted())
 	}
 }
@@ -296,7 +306,7 @@ func mergePatch(target, patch map[string]json.RawMessage) (map[string]json.RawMe
 func (s *Server) deleteSubscription(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := s.writeContext(r)
 	defer cancel()
-	if err := s.subs.Delete(ctx, r.PathValue("id")); err != nil {
+	if err := s.subs.DeleteIf(ctx, r.PathValue("id"), ifMatch(r)); err != nil {
 		writeError(w, s.storeError(err))
 		return
 	}
@@ -356,6 +366,7 @@ func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("subscription secret rotated", append(zapSub(&sub), zap.Duration("grace", grace))...)
+	w.Header().Set("ETag", sub.ETag())
 	writeJSON(w, http.StatusOK, secretBody{Subscription: sub.Redacted(), Secret: secret})
 }
 
@@ -385,7 +396,11 @@ func (s *Server) resumeSubscription(w http.ResponseWriter, r *http.Request) {
 func (s *Server) setState(w http.ResponseWriter, r *http.Request, state, reason string) {
 	ctx, cancel := s.writeContext(r)
 	defer cancel()
+	check := ifMatch(r)
 	sub, err := s.subs.Update(ctx, r.PathValue("id"), func(sub *record.Subscription) error {
+		if err := check(sub); err != nil {
+			return err
+		}
 		sub.State, sub.StateReason = state, reason
 		return nil
 	})
@@ -394,6 +409,7 @@ func (s *Server) setState(w http.ResponseWriter, r *http.Request, state, reason 
 		return
 	}
 	s.log.Info("subscription state changed", zapSub(&sub)...)
+	w.Header().Set("ETag", sub.ETag())
 	writeJSON(w, http.StatusOK, sub.Redacted())
 }
 
@@ -421,6 +437,35 @@ func (s *Server) sendTest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, testBody{EventID: d.Event.ID, DeliveryID: d.ID})
+}
+
+// ifMatch returns the precondition of r's If-Match header (RFC 9110
+// 13.1.1): absent, it always holds; "*" holds for any current subscription;
+// otherwise one of the listed entity tags must equal the subscription's
+// ETag. Weak tags (W/"...") never match, as If-Match compares strongly.
+func ifMatch(r *http.Request) subadmin.Precondition {
+	values := r.Header.Values("If-Match")
+	if len(values) == 0 {
+		return func(*record.Subscription) error { return nil }
+	}
+	var tags []string
+	for _, v := range values {
+		for t := range strings.SplitSeq(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				tags = append(tags, t)
+			}
+		}
+	}
+	return func(cur *record.Subscription) error {
+		etag := cur.ETag()
+		for _, t := range tags {
+			if t == "*" || t == etag {
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: the subscription is at version %d (ETag %s), If-Match asked for %s",
+			subadmin.ErrPrecondition, cur.Revision, etag, strings.Join(tags, ", "))
+	}
 }
 
 // writeContext bounds a write: producing plus waiting for the table.

@@ -4,9 +4,14 @@
 // write waits, within a bound, until the table reflects it, so a read that
 // follows a write sees it (read-your-writes).
 //
-// Writes of one process are serialized, so read-modify-write updates of
-// one process never lose each other's changes. Two producer processes
-// updating the same subscription at once can: the last write wins.
+// Every write bumps the subscription's revision (record.Subscription.Revision);
+// Update and DeleteIf take a precondition on the current subscription, which
+// the API builds from If-Match. Writes of one process are serialized, so
+// read-modify-write updates of one process never lose each other's changes,
+// and a precondition holds against everything this process's table has
+// read. Two producer processes writing the same subscription within the
+// time it takes the other's table to read the first write can still both
+// pass a precondition: the last write wins.
 package subadmin
 
 import (
@@ -36,7 +41,15 @@ var (
 	// ErrNotReady means the subscription table has not caught up with the
 	// topic yet, so the current state is unknown.
 	ErrNotReady = errors.New("subscription table has not caught up")
+	// ErrPrecondition means a write's precondition (If-Match) does not hold
+	// for the current subscription.
+	ErrPrecondition = errors.New("subscription precondition failed")
 )
+
+// Precondition checks the current subscription before a write; it returns
+// an error wrapping ErrPrecondition to refuse the write. A nil
+// Precondition always holds.
+type Precondition func(cur *record.Subscription) error
 
 // InvalidError lists what is wrong with a subscription, by field.
 type InvalidError struct {
@@ -203,6 +216,7 @@ func (s *Store) Create(ctx context.Context, sub record.Subscription) (record.Sub
 	sub.Secrets = []record.Secret{{Key: secret.Encode()}}
 	sub.CreatedAt, sub.UpdatedAt = now, now
 	sub.State, sub.StateReason = record.StateActive, ""
+	sub.Revision = 1
 	sub.Normalize()
 	if err := Validate(&sub); err != nil {
 		return record.Subscription{}, "", err
@@ -214,9 +228,11 @@ func (s *Store) Create(ctx context.Context, sub record.Subscription) (record.Sub
 }
 
 // Update applies fn to the current subscription id and writes the result.
-// fn may change any field but the id and created_at; UpdatedAt is set
-// here. Returns ErrNotFound, an *InvalidError, fn's error, or a Kafka
-// error.
+// fn may change any field but the id, created_at and revision; UpdatedAt
+// and the next revision are set here. fn may refuse with an error of its
+// own, or with one wrapping ErrPrecondition when the current subscription
+// is not the one the client expects. Returns ErrNotFound, an
+// *InvalidError, fn's error, or a Kafka error.
 func (s *Store) Update(ctx context.Context, id string, fn func(*record.Subscription) error) (record.Subscription, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -233,6 +249,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*record.Subscript
 		return record.Subscription{}, err
 	}
 	next.ID, next.CreatedAt = cur.ID, cur.CreatedAt
+	next.Revision = cur.Revision + 1
 	next.UpdatedAt = s.now().UTC()
 	if !next.UpdatedAt.After(cur.UpdatedAt) {
 		// Keep updated_at increasing so the wait below can tell the
@@ -269,14 +286,23 @@ func (s *Store) Rotate(ctx context.Context, id string, grace time.Duration) (rec
 }
 
 // Delete writes the tombstone of subscription id.
-func (s *Store) Delete(ctx context.Context, id string) error {
+func (s *Store) Delete(ctx context.Context, id string) error { return s.DeleteIf(ctx, id, nil) }
+
+// DeleteIf writes the tombstone of subscription id if check holds for it.
+func (s *Store) DeleteIf(ctx context.Context, id string, check Precondition) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.table.Check(); err != nil {
 		return ErrNotReady
 	}
-	if _, ok := s.table.Get(id); !ok {
+	cur, ok := s.table.Get(id)
+	if !ok {
 		return ErrNotFound
+	}
+	if check != nil {
+		if err := check(&cur); err != nil {
+			return err
+		}
 	}
 	if err := s.produce(ctx, record.Tombstone(s.names.Subscriptions(), id)); err != nil {
 		return fmt.Errorf("writing tombstone: %w", err)
@@ -321,9 +347,9 @@ func (s *Store) put(ctx context.Context, sub *record.Subscription) error {
 	if err := s.produce(ctx, rec); err != nil {
 		return fmt.Errorf("writing subscription: %w", err)
 	}
-	want := sub.UpdatedAt
+	want, rev := sub.UpdatedAt, sub.Revision
 	s.awaitTable(ctx, sub.ID, func(got record.Subscription, ok bool) bool {
-		return ok && !got.UpdatedAt.Before(want)
+		return ok && got.Revision >= rev && !got.UpdatedAt.Before(want)
 	})
 	return nil
 }

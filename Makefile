@@ -10,7 +10,7 @@ TESTFLAGS ?= -count=1 -timeout 20m
 KAFKA_PORT ?= 9092
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: help build test lint fuzz kafka-up kafka-down clean deps-sync
+.PHONY: help build test test-faults lint fuzz kafka-up kafka-down clean deps-sync
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ test: ## run every module's tests (set KAFKA_BROKERS to use a real broker)
 	@fail=0; for m in $(PRESENT); do \
 		echo "== $$m"; (cd $$m && go test $(TESTFLAGS) ./...) || fail=1; \
 	done; exit $$fail
+
+test-faults: ## fault suite on a real Kafka it starts itself (HOOKLINE_FAULTS=quick: the subset); table in bin/faults-*.md
+	@./scripts/test-faults.sh
 
 lint: ## gofmt, go vet, staticcheck and dependency drift across modules
 	@out=$$(gofmt -l $(PRESENT)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -38,4 +38,5 @@ const (
 	KindAttempt      = "attempt"
 	KindSubscription = "subscription"
 	KindEndpoint     = "endpoint-status"
+	KindEventType    = "event-type"
 )

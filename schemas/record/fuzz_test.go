@@ -111,6 +111,15 @@ func FuzzDecodeEndpointStatus(f *testing.F) {
 	}, record.DecodeEndpointStatus, func(s *record.EndpointStatus) (*kgo.Record, error) { return s.Record("t") })
 }
 
+func FuzzDecodeEventType(f *testing.F) {
+	et := record.EventType{Name: "order.created", Schema: []byte(`{"type":"object"}`), Example: []byte(`{}`), CreatedAt: t0, UpdatedAt: t0, Revision: 1}
+	fuzzDecoder(f, "event-type", [][]byte{
+		seedValue(f)(et.Record("t")),
+		[]byte(`{"v":1,"name":"x","schema":true}`),
+		[]byte(`{"v":1,"name":""}`),
+	}, record.DecodeEventType, func(t *record.EventType) (*kgo.Record, error) { return t.Record("t") })
+}
+
 func FuzzDecodeSubscription(f *testing.F) {
 	s := fixedSubscription()
 	fuzzDecoder(f, "subscription", [][]byte{

@@ -133,6 +133,10 @@ func TestGolden(t *testing.T) {
 		At:             t2,
 	}
 	status := record.EndpointStatus{SubscriptionID: subID, Breaker: record.BreakerOpen, Since: t2}
+	eventType := record.EventType{Name: "payment_success", Description: "A payment went through.",
+		Schema:  json.RawMessage(`{"type":"object","required":["amount"],"properties":{"amount":{"type":"number"}}}`),
+		Example: json.RawMessage(`{"amount":49.99,"customer":"jane@example.com"}`), Deprecated: true,
+		CreatedAt: t0, UpdatedAt: t1, Revision: 2}
 	replay := fixedDelivery()
 	replay.ReplayOf = "hookline.dlq/0/12"
 	replay.Attempt = 0
@@ -157,6 +161,8 @@ func TestGolden(t *testing.T) {
 			func(b []byte) (any, error) { return record.DecodeAttempt(b) }},
 		{"endpoint-status", func() (*kgo.Record, error) { return status.Record("hookline.endpoint-status") },
 			func(b []byte) (any, error) { return record.DecodeEndpointStatus(b) }},
+		{"event-type", func() (*kgo.Record, error) { return eventType.Record("hookline.event-types") },
+			func(b []byte) (any, error) { return record.DecodeEventType(b) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

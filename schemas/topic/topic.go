@@ -34,6 +34,10 @@ func Default() Names { return Names{Prefix: DefaultPrefix} }
 // Subscriptions is the compacted topic of Subscription records.
 func (n Names) Subscriptions() string { return n.Prefix + "subscriptions" }
 
+// EventTypes is the compacted topic of EventType records: the event-type
+// catalogue, keyed by type name.
+func (n Names) EventTypes() string { return n.Prefix + "event-types" }
+
 // EndpointStatus is the compacted topic of EndpointStatus records: what
 // the dispatcher knows of each subscription's endpoint (its circuit
 // breaker), for hookctl subs get.
@@ -90,6 +94,8 @@ func (n Names) Specs(o SpecOpts) []Spec {
 	del := func() map[string]string { return map[string]string{"cleanup.policy": "delete"} }
 	specs := []Spec{
 		{Name: n.Subscriptions(), Partitions: 1, ReplicationFactor: o.ReplicationFactor,
+			Configs: map[string]string{"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}},
+		{Name: n.EventTypes(), Partitions: 1, ReplicationFactor: o.ReplicationFactor,
 			Configs: map[string]string{"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}},
 		{Name: n.Deliveries(), Partitions: o.Partitions, ReplicationFactor: o.ReplicationFactor, Configs: del()},
 		{Name: n.EndpointStatus(), Partitions: 1, ReplicationFactor: o.ReplicationFactor,

@@ -62,7 +62,7 @@ func TestSpecsInvariants(t *testing.T) {
 		}
 	}
 	n := topic.Default()
-	want := []string{n.Subscriptions(), n.Deliveries(), n.DLQ(), n.Attempts(), n.EndpointStatus(), topic.DefaultSource}
+	want := []string{n.Subscriptions(), n.EventTypes(), n.Deliveries(), n.DLQ(), n.Attempts(), n.EndpointStatus(), topic.DefaultSource}
 	for i := 1; i <= topic.DefaultRetryLevels; i++ {
 		want = append(want, n.Retry(i))
 	}
@@ -80,6 +80,7 @@ func TestNames(t *testing.T) {
 	n := topic.Default()
 	tests := []struct{ got, want string }{
 		{n.Subscriptions(), "hookline.subscriptions"},
+		{n.EventTypes(), "hookline.event-types"},
 		{n.Deliveries(), "hookline.deliveries"},
 		{n.DLQ(), "hookline.dlq"},
 		{n.Attempts(), "hookline.attempts"},

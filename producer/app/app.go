@@ -23,11 +23,13 @@ import (
 	"github.com/hookline/hookline/platform/logging"
 	"github.com/hookline/hookline/platform/opshttp"
 	"github.com/hookline/hookline/platform/subtable"
+	"github.com/hookline/hookline/platform/typetable"
 	"github.com/hookline/hookline/producer/internal/history"
 	"github.com/hookline/hookline/producer/internal/httpapi"
 	"github.com/hookline/hookline/producer/internal/kafkahealth"
 	"github.com/hookline/hookline/producer/internal/subadmin"
 	"github.com/hookline/hookline/producer/publish"
+	"github.com/hookline/hookline/schemas/registry"
 	"github.com/hookline/hookline/schemas/topic"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -49,8 +51,8 @@ type Config struct {
 	IngestAPIKeys  flagenv.StringList // bearer keys that may only POST /v1/events; never logged
 	InsecureNoAuth bool               // allow running without API keys
 
-	AllowUnknownTypes bool   // produce events of types without a schema
-	DefaultSource     string // source of events that have none
+	RejectUnknownTypes bool   // refuse events of types not in the catalogue
+	DefaultSource      string // source of events that have none
 
 	MaxEventBytes   int   // default 256 KiB
 	MaxRequestBytes int64 // default 4 MiB
@@ -87,7 +89,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(&c.APIKeys, "api-keys", "comma-separated admin API keys (every scope), sent as Authorization: Bearer <key>")
 	fs.Var(&c.IngestAPIKeys, "ingest-api-keys", "comma-separated API keys that may only ingest events (POST /v1/events)")
 	fs.BoolVar(&c.InsecureNoAuth, "insecure-no-auth", false, "serve the API without authentication when no --api-keys are set (never in production)")
-	fs.BoolVar(&c.AllowUnknownTypes, "allow-unknown-types", false, "accept events of types without a registered schema (default: refuse them with 422)")
+	fs.BoolVar(&c.RejectUnknownTypes, "reject-unknown-types", false, "refuse events whose type is not in the event-type catalogue (hookline.event-types) with 422 (default: accept them unvalidated)")
 	fs.StringVar(&c.DefaultSource, "default-source", "urn:hookline:producer", "CloudEvents source of events sent without one")
 	fs.IntVar(&c.MaxEventBytes, "max-event-bytes", publish.DefaultMaxEventBytes, "largest event record (key, value, headers); larger events are refused with 413")
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", 4<<20, "largest request body")
@@ -233,7 +235,13 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, listening chan<- str
 		publish.BatchMaxBytes(int32(cfg.BatchMaxBytes)),
 		publish.WithLogger(log.Named("publish")),
 	}
-	if cfg.AllowUnknownTypes {
+	// Events are validated against the event-type catalogue, a live table
+	// of hookline.event-types, exactly as the router validates them.
+	catalogue := registry.NewCatalogue()
+	types := typetable.New(withMetrics("event-types"), names.EventTypes(),
+		typetable.WithLogger(log.Named("event-types")), typetable.WithSink(catalogue))
+	popts = append(popts, publish.Registry(catalogue))
+	if !cfg.RejectUnknownTypes {
 		popts = append(popts, publish.AllowUnknownTypes())
 	}
 	pub, err = publish.New(popts...)
@@ -256,10 +264,12 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, listening chan<- str
 		httpapi.WithLogger(log.Named("api")),
 		httpapi.WithRecorder(newMetrics(reg)),
 		httpapi.WithCheck("subscriptions", table.Check),
+		httpapi.WithCheck("event-types", types.Check),
 		httpapi.WithCheck("kafka", health.Check),
 		httpapi.WithKafkaHealth(health))
 	ops := opshttp.New(cfg.AdminAddr, reg, log.Named("ops"))
 	ops.AddCheck("subscriptions", table.Check)
+	ops.AddCheck("event-types", types.Check)
 	ops.AddCheck("kafka", health.Check)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -282,6 +292,7 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, listening chan<- str
 	var g lifecycle.Group
 	g.Add("ops", ops.Run)
 	g.Add("subscriptions", table.Run)
+	g.Add("event-types", types.Run)
 	g.Add("kafka-health", health.Run)
 	g.Add("publish", func(ctx context.Context) error {
 		<-ctx.Done()

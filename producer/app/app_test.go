@@ -45,14 +45,14 @@ func TestParse(t *testing.T) {
 				}
 				if c.Addr != ":8080" || c.AdminAddr != ":9101" || c.TopicPrefix != "hookline." || c.SourceTopic != "events" ||
 					c.MaxEventBytes != 256<<10 || c.ProduceTimeout != 10*time.Second || c.RotationGrace != 24*time.Hour ||
-					c.AllowUnknownTypes || c.InsecureNoAuth {
+					c.RejectUnknownTypes || c.InsecureNoAuth {
 					t.Errorf("defaults: %+v", c)
 				}
 			}},
-		{name: "flags win over the environment", args: []string{"--api-keys", key, "--addr", "127.0.0.1:1", "--allow-unknown-types"},
+		{name: "flags win over the environment", args: []string{"--api-keys", key, "--addr", "127.0.0.1:1", "--reject-unknown-types"},
 			env: map[string]string{"HOOKLINE_API_KEYS": "other-key-0123456789", "HOOKLINE_ADDR": ":2", "HOOKLINE_SOURCE_TOPIC": "payments"},
 			check: func(t *testing.T, c *Config) {
-				if len(c.APIKeys) != 1 || c.APIKeys[0] != key || c.Addr != "127.0.0.1:1" || c.SourceTopic != "payments" || !c.AllowUnknownTypes {
+				if len(c.APIKeys) != 1 || c.APIKeys[0] != key || c.Addr != "127.0.0.1:1" || c.SourceTopic != "payments" || !c.RejectUnknownTypes {
 					t.Errorf("config: %+v", c)
 				}
 			}},

@@ -357,7 +357,7 @@ func (c *Client) validateData(ev *event.Event) error {
 			return nil
 		}
 		return &ValidationError{Type: ev.Type, Version: version, Err: err,
-			Fields: []FieldError{{Field: "type", Message: fmt.Sprintf("unknown event type %q: no schema is registered", ev.Type)}}}
+			Fields: []FieldError{{Field: "type", Message: fmt.Sprintf("unknown event type %q: it is not registered (POST /v1/event-types, hookctl types add)", ev.Type)}}}
 	}
 	ve := &ValidationError{Type: ev.Type, Version: version, Err: err, Fields: schemaFields(err)}
 	if len(ve.Fields) == 0 {

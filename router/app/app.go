@@ -23,6 +23,7 @@ import (
 	"github.com/hookline/hookline/platform/logging"
 	"github.com/hookline/hookline/platform/opshttp"
 	"github.com/hookline/hookline/platform/subtable"
+	"github.com/hookline/hookline/platform/typetable"
 	"github.com/hookline/hookline/router/route"
 	"github.com/hookline/hookline/schemas/registry"
 	"github.com/hookline/hookline/schemas/topic"
@@ -81,7 +82,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TransactionalID, "transactional-id", "", "Kafka transactional id, unique per instance and stable across its restarts (default <group>-<hostname>)")
 	fs.IntVar(&c.MaxEventBytes, "max-event-bytes", route.DefaultMaxEventBytes, "largest source record (key, value, headers) routed; larger ones are dead-lettered as too_large")
 	fs.IntVar(&c.MaxRecordBytes, "max-record-bytes", route.DefaultMaxRecordBytes, "largest record produced (the producer batch limit); keep at or below the deliveries and DLQ topics' max.message.bytes")
-	fs.BoolVar(&c.RejectUnknownTypes, "reject-unknown-types", false, "dead-letter events whose type has no registered schema (default: route them unvalidated)")
+	fs.BoolVar(&c.RejectUnknownTypes, "reject-unknown-types", false, "dead-letter events whose type is not in the event-type catalogue (hookline.event-types) as unknown_type (default: route them unvalidated)")
 	fs.IntVar(&c.MaxPollRecords, "max-poll-records", route.DefaultMaxPollRecords, "most records routed in one transaction")
 	fs.IntVar(&c.Workers, "workers", runtime.GOMAXPROCS(0), "goroutines that route a batch's events (deliveries are still produced in event order)")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", 45*time.Second, "consumer group session timeout; a crashed instance holds its partitions this long")
@@ -183,10 +184,6 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer func() { _ = log.Sync() }()
 
-	schemas, err := registry.Default()
-	if err != nil {
-		return fmt.Errorf("loading event schemas: %w", err)
-	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	kopts, err := cfg.Kafka.Opts()
@@ -198,17 +195,24 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	names := topic.New(cfg.TopicPrefix)
 	table := subtable.New(withMetrics("subscriptions"), names.Subscriptions(), subtable.WithLogger(log.Named("subscriptions")))
+	// The event-type catalogue: the table tails hookline.event-types and
+	// compiles each type's schema into the catalogue events are validated
+	// against, so types registered at run time apply to the next event.
+	catalogue := registry.NewCatalogue()
+	types := typetable.New(withMetrics("event-types"), names.EventTypes(),
+		typetable.WithLogger(log.Named("event-types")), typetable.WithSink(catalogue))
 	rcfg := cfg.route()
 	rcfg.ClientOpts = withMetrics("router")
 	router, err := route.New(rcfg, table,
 		route.WithLogger(log.Named("router")),
 		route.WithRecorder(newMetrics(reg)),
-		route.WithValidator(schemas))
+		route.WithValidator(catalogue))
 	if err != nil {
 		return err
 	}
 	ops := opshttp.New(cfg.AdminAddr, reg, log.Named("ops"))
 	ops.AddCheck("subscriptions", table.Check)
+	ops.AddCheck("event-types", types.Check)
 	ops.AddCheck("router", router.Check)
 
 	log.Info("router starting", zap.String("version", Version), zap.Strings("brokers", cfg.Kafka.Brokers), zap.String("topic_prefix", cfg.TopicPrefix),
@@ -218,10 +222,18 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var g lifecycle.Group
 	g.Add("ops", ops.Run)
 	g.Add("subscriptions", table.Run)
+	g.Add("event-types", types.Run)
 	// The router rides out Kafka outages itself; a restart in place is
 	// the safety net for anything else, but not for being fenced or
-	// misconfigured, which end the process with the cause.
-	g.Add("router", router.Run, lifecycle.Restart(Transient))
+	// misconfigured, which end the process with the cause. It routes
+	// nothing before the catalogue has caught up, so no event is judged
+	// against a partial catalogue.
+	g.Add("router", func(ctx context.Context) error {
+		if err := types.WaitReady(ctx); err != nil {
+			return nil // ctx ended first
+		}
+		return router.Run(ctx)
+	}, lifecycle.Restart(Transient))
 	err = g.Run(ctx, log)
 	log.Info("router stopped", zap.Error(err))
 	return err

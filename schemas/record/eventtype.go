@@ -37,7 +37,7 @@ type EventType struct {
 
 // eventTypeName is what an event type may be called: what CloudEvents'
 // type attribute commonly holds, bounded.
-var eventTypeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,254}$`)
+var eventTypeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}$`)
 
 // ValidEventTypeName reports whether name may name an event type.
 func ValidEventTypeName(name string) bool { return eventTypeName.MatchString(name) }
@@ -47,7 +47,7 @@ func ValidEventTypeName(name string) bool { return eventTypeName.MatchString(nam
 func (t *EventType) Validate() error {
 	switch {
 	case !ValidEventTypeName(t.Name):
-		return &FieldError{Field: "name", Message: "must be 1-255 letters, digits and _ . : / - starting with a letter or digit"}
+		return &FieldError{Field: "name", Message: "must be 1-255 letters, digits and _ . : - starting with a letter or digit"}
 	case len(t.Description) > 2000:
 		return &FieldError{Field: "description", Message: "must be at most 2000 bytes"}
 	case len(t.Schema) > 0 && !json.Valid(t.Schema):

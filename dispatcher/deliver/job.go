@@ -336,10 +336,15 @@ func (d *Dispatcher) acquire(ctx context.Context, j *job) bool {
 
 var errStopped = errors.New("stopping")
 
+// acquireErr is acquire with the reason it did not get a slot.
+//
+// A job already started goes on during a graceful shutdown (the drain
+// waits for it, up to DrainTimeout, then cancels ctx): abandoning it
+// before its request while later ones finish would leave a gap below
+// which nothing can be committed. A revoked partition's jobs stop at
+// once: another member owns them.
 func (d *Dispatcher) acquireErr(ctx context.Context, j *job) error {
 	select {
-	case <-d.stop:
-		return errStopped
 	case <-j.part.stop:
 		return errStopped
 	default:
@@ -349,7 +354,6 @@ func (d *Dispatcher) acquireErr(ctx context.Context, j *job) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-d.stop:
 	case <-j.part.stop:
 	}
 	return errStopped

@@ -181,3 +181,22 @@ func LookupExample(name string) (Example, bool) {
 	}
 	return Example{}, false
 }
+
+// Check compiles schema, when set, and validates example, when set,
+// against it: what registering an event type requires. The error is a
+// *CompileError or a *ValidationError of the example.
+func Check(eventType string, schema, example []byte) error {
+	if len(bytes.TrimSpace(schema)) == 0 {
+		return nil
+	}
+	s, err := Compile(eventType, schema)
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(example)) > 0 {
+		if err := s.validate(example); err != nil {
+			return fmt.Errorf("the example does not satisfy the schema: %w", err)
+		}
+	}
+	return nil
+}

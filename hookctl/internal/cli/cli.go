@@ -138,7 +138,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	root.Flags().BoolVar(&showVersion, "version", false, "print hookctl's version")
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{outputTable, outputJSON, outputYAML}, cobra.ShellCompDirectiveNoFileComp))
 
-	root.AddCommand(topicsCmd(o), subsCmd(o), dlqCmd(o), attemptsCmd(o), lagCmd(o), sendCmd(o), tailCmd(o), devCmd(o), versionCmd(o))
+	root.AddCommand(topicsCmd(o), subsCmd(o), typesCmd(o), dlqCmd(o), attemptsCmd(o), lagCmd(o), sendCmd(o), tailCmd(o), devCmd(o), versionCmd(o))
 	strictCommands(root)
 	registerCompletions(o, root)
 	err := root.ExecuteContext(ctx)

@@ -46,7 +46,9 @@ func devCmd(o *options) *cobra.Command {
 		Short: "Run the whole pipeline in one process on an embedded Kafka",
 		Long: `dev runs a complete Hookline for development in one process: an embedded
 Kafka (franz-go's kfake, persisted under --data-dir), every Hookline topic,
-the producer API, a router and a dispatcher. Stop it with Ctrl-C.
+the example event types (hookctl types ls), the producer API with an admin
+and an ingest key, a router and a dispatcher. Stop it with Ctrl-C. A port it
+needs that is taken fails at once, naming the port.
 
 With --external it uses the Kafka at --brokers instead of an embedded one.
 
@@ -115,6 +117,19 @@ func runDev(ctx context.Context, o *options, d *devOptions) error {
 			cluster.Close()
 		}
 		return err
+	}
+	// The built-in example types (the seed's payment_success and the four
+	// applications), unless the catalogue has them already: a developer's
+	// own version of one survives a restart.
+	added, err := o.registerExamples(ctx)
+	if err != nil {
+		if cluster != nil {
+			cluster.Close()
+		}
+		return fmt.Errorf("registering the example event types: %w", err)
+	}
+	if len(added) > 0 {
+		fmt.Fprintf(o.stderr, "registered example event types: %s\n", strings.Join(added, ", "))
 	}
 	ops := func(i int) string {
 		if d.opsPort == 0 {

@@ -28,6 +28,7 @@ import (
 	"github.com/hookline/hookline/producer/internal/httpapi"
 	"github.com/hookline/hookline/producer/internal/kafkahealth"
 	"github.com/hookline/hookline/producer/internal/subadmin"
+	"github.com/hookline/hookline/producer/internal/typeadmin"
 	"github.com/hookline/hookline/producer/publish"
 	"github.com/hookline/hookline/schemas/registry"
 	"github.com/hookline/hookline/schemas/topic"
@@ -261,6 +262,7 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, listening chan<- str
 	hist := history.New(pub.Kafka(), kopts, names, cfg.ProduceTimeout)
 	api := httpapi.New(cfg.api(), pub, store,
 		httpapi.WithHistory(hist),
+		httpapi.WithEventTypes(typeadmin.New(pub.Kafka(), types, names.EventTypes(), log.Named("event-types"), cfg.ReadYourWritesTimeout)),
 		httpapi.WithLogger(log.Named("api")),
 		httpapi.WithRecorder(newMetrics(reg)),
 		httpapi.WithCheck("subscriptions", table.Check),

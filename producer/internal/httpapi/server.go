@@ -25,6 +25,7 @@ import (
 	"github.com/hookline/hookline/producer/api"
 	"github.com/hookline/hookline/producer/internal/history"
 	"github.com/hookline/hookline/producer/internal/subadmin"
+	"github.com/hookline/hookline/producer/internal/typeadmin"
 	"github.com/hookline/hookline/producer/publish"
 	"go.uber.org/zap"
 )
@@ -110,6 +111,7 @@ type Server struct {
 	cfg    Config
 	pub    *publish.Client
 	subs   *subadmin.Store
+	types  *typeadmin.Store
 	hist   *history.Reader
 	log    *zap.Logger
 	rec    Recorder
@@ -228,6 +230,11 @@ func (s *Server) routes() []route {
 		{"POST", "/v1/subscriptions/{id}/pause", scopeAdmin, s.pauseSubscription},
 		{"POST", "/v1/subscriptions/{id}/resume", scopeAdmin, s.resumeSubscription},
 		{"POST", "/v1/subscriptions/{id}/test", scopeAdmin, s.sendTest},
+		{"GET", "/v1/event-types", scopeAdmin, s.listEventTypes},
+		{"POST", "/v1/event-types", scopeAdmin, s.createEventType},
+		{"GET", "/v1/event-types/{name}", scopeAdmin, s.getEventType},
+		{"PUT", "/v1/event-types/{name}", scopeAdmin, s.putEventType},
+		{"DELETE", "/v1/event-types/{name}", scopeAdmin, s.deleteEventType},
 		{"GET", "/v1/attempts", scopeAdmin, s.listAttempts},
 		{"GET", "/v1/dead-letters", scopeAdmin, s.listDeadLetters},
 		{"POST", "/v1/dead-letters/replay", scopeAdmin, s.replayDeadLetters},

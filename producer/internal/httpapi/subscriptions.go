@@ -448,14 +448,7 @@ func ifMatch(r *http.Request) subadmin.Precondition {
 	if len(values) == 0 {
 		return func(*record.Subscription) error { return nil }
 	}
-	var tags []string
-	for _, v := range values {
-		for t := range strings.SplitSeq(v, ",") {
-			if t = strings.TrimSpace(t); t != "" {
-				tags = append(tags, t)
-			}
-		}
-	}
+	tags := splitTags(values)
 	return func(cur *record.Subscription) error {
 		etag := cur.ETag()
 		for _, t := range tags {

@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 
-MODULES   := schemas platform producer router dispatcher hookctl e2e
+MODULES   := schemas platform producer router dispatcher hookctl e2e deploy
 PRESENT   := $(foreach m,$(MODULES),$(if $(wildcard $(m)/go.mod),$(m)))
 BINARIES  := producer router dispatcher hookctl
 FUZZTIME  ?= 10s
@@ -30,7 +30,7 @@ test: ## run every module's tests (set KAFKA_BROKERS to use a real broker)
 test-faults: ## fault suite on a real Kafka it starts itself (HOOKLINE_FAULTS=quick: the subset); table in bin/faults-*.md
 	@./scripts/test-faults.sh
 
-lint: ## gofmt, go vet, staticcheck and dependency drift across modules
+lint: ## gofmt, go vet, staticcheck, dependency drift, and the deployment checks (compose, alerts, dashboard, config reference, kubernetes)
 	@out=$$(gofmt -l $(PRESENT)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	@for m in $(PRESENT); do (cd $$m && go vet ./...) || exit 1; done
 	@for m in $(PRESENT); do (cd $$m && GOWORK=off go build ./...) || { echo "$$m does not build with GOWORK=off"; exit 1; }; done
@@ -39,6 +39,8 @@ lint: ## gofmt, go vet, staticcheck and dependency drift across modules
 		sc=$$(command -v staticcheck || echo $$(go env GOPATH)/bin/staticcheck); \
 		for m in $(PRESENT); do (cd $$m && $$sc ./...) || exit 1; done; echo "staticcheck: clean"; \
 	else echo "staticcheck: could not be installed; skipped"; fi
+	@echo "deploy: docker-compose.yml (compose-spec), alert rules and dashboard (Prometheus parsers), their metrics scraped from hookctl dev, docs/configuration.md drift"
+	@cd deploy && go test -count=1 ./...
 
 fuzz: ## run each fuzz target for FUZZTIME (default 10s)
 	@./scripts/fuzz.sh $(FUZZTIME) $(PRESENT)

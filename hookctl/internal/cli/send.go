@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/schemas/event"
+	"github.com/hookline/hookline/schemas/registry"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -34,9 +35,12 @@ func sendCmd(o *options) *cobra.Command {
 		Short: "Produce one event to a source topic and print its id",
 		Long: "send produces one event to a source topic, as a binary-mode CloudEvent\n" +
 			"(ce_* headers, data as the value) or, with --plain, the JSON of --data as\n" +
-			"it is (it must have a top-level \"type\", as in the seed's payment_success).",
-		Example: "  hookctl send --type payment.succeeded --data '{\"payment_id\":\"p1\",\"amount\":42}'\n" +
-			"  hookctl send --plain --data '{\"type\":\"payment_success\",\"orderId\":\"o1\"}'",
+			"it is (it must have a top-level \"type\", as in the seed's payment_success).\n" +
+			"The event is checked against the event-type catalogue first, as the API and\n" +
+			"the router check it: a type's schema applies to the CloudEvent's data, or to\n" +
+			"the whole plain JSON object. A type not in the catalogue is sent with a warning.",
+		Example: "  hookctl send --type payment_success --data '{\"amount\":7,\"customer\":\"carol\"}'\n" +
+			"  hookctl send --plain --data '{\"type\":\"payment_success\",\"amount\":49.99,\"customer\":\"jane@example.com\"}'",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !json.Valid([]byte(data)) {
@@ -79,6 +83,9 @@ func sendCmd(o *options) *cobra.Command {
 				}
 				rec = event.BinaryRecord(topic, kb, &ev)
 			}
+			if err := o.checkAgainstCatalogue(cmd.Context(), rec); err != nil {
+				return err
+			}
 			cl, err := o.client(kgo.RecordDeliveryTimeout(o.timeout))
 			if err != nil {
 				return err
@@ -114,6 +121,33 @@ func sendCmd(o *options) *cobra.Command {
 	f.StringVar(&key, "key", "", "Kafka record key (partition key)")
 	f.BoolVar(&plain, "plain", false, "produce --data as a plain JSON event instead of a CloudEvent")
 	return cmd
+}
+
+// checkAgainstCatalogue validates rec's event as the router will: against
+// its type's schema in the catalogue. An unknown type is only a warning.
+func (o *options) checkAgainstCatalogue(ctx context.Context, rec *kgo.Record) error {
+	ev, err := event.Decode(rec, 0)
+	if err != nil {
+		return err
+	}
+	s, err := o.openTypes(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	cat := registry.NewCatalogue()
+	for _, et := range s.table.All() {
+		_ = cat.Put(et.Name, et.Schema) // a schema that does not compile fails Validate below
+	}
+	err = cat.Validate(ev.Type, 0, ev.Data)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, registry.ErrUnknownType):
+		fmt.Fprintf(o.stderr, "warning: event type %q is not in the catalogue (hookctl types ls); a router with --reject-unknown-types dead-letters it\n", ev.Type)
+		return nil
+	}
+	return fmt.Errorf("the event does not satisfy the schema of %s, nothing was sent: %w", ev.Type, err)
 }
 
 func newEventID() string {

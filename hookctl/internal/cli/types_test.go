@@ -70,3 +70,23 @@ func TestTypes(t *testing.T) {
 		t.Fatalf("get after rm: %v, want not found", err)
 	}
 }
+
+// TestSendChecksCatalogue: send refuses an event its type's schema refuses,
+// sends one it accepts (both --help examples), and warns for unknown types.
+func TestSendChecksCatalogue(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.ok(t, "types", "add", "--example", "payment_success")
+	if err := f.fail(t, "send", "--topic", f.source, "--type", "payment_success", "--data", `{"amount":"lots"}`); !strings.Contains(err.Error(), "/amount") {
+		t.Fatalf("invalid event: %v, want the schema's complaint about /amount", err)
+	}
+	f.ok(t, "send", "--topic", f.source, "--type", "payment_success", "--data", `{"amount":7,"customer":"carol"}`)
+	f.ok(t, "send", "--topic", f.source, "--plain", "--data", `{"type":"payment_success","amount":49.99,"customer":"jane@example.com"}`)
+	_, errOut, err := f.exec(t.Context(), nil, "send", "--topic", f.source, "--type", "order.unknown", "--data", `{}`)
+	if err != nil || !strings.Contains(errOut, "not in the catalogue") {
+		t.Fatalf("unknown type: %v, stderr %q", err, errOut)
+	}
+	if n := len(f.readAll(t, f.source)); n != 3 {
+		t.Fatalf("%d events on the topic, want 3", n)
+	}
+}

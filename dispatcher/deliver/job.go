@@ -304,7 +304,7 @@ func (d *Dispatcher) disable(ctx context.Context, used *record.Subscription, rea
 	if !ok || sub.State == record.StateDisabled {
 		return
 	}
-	if sub.URL != used.URL || !sub.UpdatedAt.Equal(used.UpdatedAt) {
+	if sub.URL != used.URL || sub.Revision != used.Revision || !sub.UpdatedAt.Equal(used.UpdatedAt) {
 		// Changed since the request (a new URL, say): the verdict was on
 		// the old settings, and writing this copy back would undo the
 		// change.
@@ -312,6 +312,7 @@ func (d *Dispatcher) disable(ctx context.Context, used *record.Subscription, rea
 		return
 	}
 	sub.State, sub.StateReason, sub.UpdatedAt = record.StateDisabled, reason, time.Now().UTC()
+	sub.Revision++ // a write like the admin API's: a stale If-Match now fails
 	r, err := sub.Record(d.cfg.Topics.Subscriptions())
 	if err == nil {
 		// Bounded: the delivery's own outcome is already durable, and a

@@ -279,7 +279,8 @@ func TestGoneDisables(t *testing.T) {
 		s, ok := e.table.Get(sub.ID)
 		return ok && s.State == record.StateDisabled
 	})
-	if s, _ := e.table.Get(sub.ID); !strings.Contains(s.StateReason, "endpoint_gone") || s.URL != sub.URL || len(s.Secrets) != len(sub.Secrets) {
+	if s, _ := e.table.Get(sub.ID); !strings.Contains(s.StateReason, "endpoint_gone") || s.URL != sub.URL || len(s.Secrets) != len(sub.Secrets) ||
+		s.Revision != sub.Revision+1 {
 		t.Errorf("disabled subscription %+v: want reason endpoint_gone and the rest unchanged", s.Redacted())
 	}
 	later := newDelivery(sub.ID, 1)

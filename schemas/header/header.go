@@ -39,4 +39,5 @@ const (
 	KindSubscription = "subscription"
 	KindEndpoint     = "endpoint-status"
 	KindEventType    = "event-type"
+	KindIdempotency  = "idempotency"
 )

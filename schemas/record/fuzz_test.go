@@ -120,6 +120,28 @@ func FuzzDecodeEventType(f *testing.F) {
 	}, record.DecodeEventType, func(t *record.EventType) (*kgo.Record, error) { return t.Record("t") })
 }
 
+func FuzzDecodeIdempotency(f *testing.F) {
+	i := record.Idempotency{Key: record.IdempotencyKey("s", "k"), RequestHash: "ab", Status: 202, Body: []byte(`{"ids":["a"]}`), CreatedAt: t0}
+	fuzzDecoder(f, "idempotency", [][]byte{
+		seedValue(f)(i.Record("t")),
+		[]byte(`{"v":1,"key":"k","request_hash":"h","status":422,"body":{ "error" : {} }}`),
+		[]byte(`{"v":1,"key":"k","request_hash":"h","status":202,"body":null}`),
+		[]byte(`{"v":1,"key":"k","request_hash":"h","status":99,"body":{}}`),
+	}, record.DecodeIdempotency, func(i *record.Idempotency) (*kgo.Record, error) { return i.Record("t") })
+}
+
+func TestIdempotencyKey(t *testing.T) {
+	a := record.IdempotencyKey("scope", "k")
+	for _, other := range [][2]string{{"scope", "k2"}, {"other", "k"}, {"", "scopek"}, {"scopek", ""}} {
+		if record.IdempotencyKey(other[0], other[1]) == a {
+			t.Errorf("IdempotencyKey%q collides with (scope, k)", other)
+		}
+	}
+	if a != record.IdempotencyKey("scope", "k") || len(a) != 64 {
+		t.Errorf("IdempotencyKey = %q, want 64 stable hex digits", a)
+	}
+}
+
 func FuzzDecodeSubscription(f *testing.F) {
 	s := fixedSubscription()
 	fuzzDecoder(f, "subscription", [][]byte{

@@ -137,6 +137,9 @@ func TestGolden(t *testing.T) {
 		Schema:  json.RawMessage(`{"type":"object","required":["amount"],"properties":{"amount":{"type":"number"}}}`),
 		Example: json.RawMessage(`{"amount":49.99,"customer":"jane@example.com"}`), Deprecated: true,
 		CreatedAt: t0, UpdatedAt: t1, Revision: 2}
+	answer := record.Idempotency{Key: record.IdempotencyKey("scope", "order-42"),
+		RequestHash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", Status: 202,
+		Body: json.RawMessage(`{"ids":["0195a1b2-c3d4-8e5f-a6b7-c8d9e0f1a2b3"]}`), CreatedAt: t1}
 	replay := fixedDelivery()
 	replay.ReplayOf = "hookline.dlq/0/12"
 	replay.Attempt = 0
@@ -163,6 +166,8 @@ func TestGolden(t *testing.T) {
 			func(b []byte) (any, error) { return record.DecodeEndpointStatus(b) }},
 		{"event-type", func() (*kgo.Record, error) { return eventType.Record("hookline.event-types") },
 			func(b []byte) (any, error) { return record.DecodeEventType(b) }},
+		{"idempotency", func() (*kgo.Record, error) { return answer.Record("hookline.idempotency") },
+			func(b []byte) (any, error) { return record.DecodeIdempotency(b) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

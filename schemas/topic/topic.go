@@ -43,6 +43,12 @@ func (n Names) EventTypes() string { return n.Prefix + "event-types" }
 // breaker), for hookctl subs get.
 func (n Names) EndpointStatus() string { return n.Prefix + "endpoint-status" }
 
+// Idempotency is the topic of Idempotency records: the answers to API
+// requests sent with an Idempotency-Key, keyed by record.IdempotencyKey,
+// shared by every producer replica. It is compacted (one answer per key)
+// and its old segments are deleted, so answers go away after their TTL.
+func (n Names) Idempotency() string { return n.Prefix + "idempotency" }
+
 // Deliveries is the topic of fresh Delivery records.
 func (n Names) Deliveries() string { return n.Prefix + "deliveries" }
 
@@ -70,6 +76,7 @@ type SpecOpts struct {
 	RetryLevels       int           // default DefaultRetryLevels
 	DLQRetention      time.Duration // default 14 days
 	AttemptsRetention time.Duration // default 1 day
+	IdempotencyTTL    time.Duration // the producers' --idempotency-ttl; default 1 day
 	Sources           []string      // source topics to create too; default none
 }
 
@@ -90,6 +97,9 @@ func (n Names) Specs(o SpecOpts) []Spec {
 	if o.AttemptsRetention <= 0 {
 		o.AttemptsRetention = 24 * time.Hour
 	}
+	if o.IdempotencyTTL <= 0 {
+		o.IdempotencyTTL = 24 * time.Hour
+	}
 	ms := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 	del := func() map[string]string { return map[string]string{"cleanup.policy": "delete"} }
 	specs := []Spec{
@@ -100,6 +110,13 @@ func (n Names) Specs(o SpecOpts) []Spec {
 		{Name: n.Deliveries(), Partitions: o.Partitions, ReplicationFactor: o.ReplicationFactor, Configs: del()},
 		{Name: n.EndpointStatus(), Partitions: 1, ReplicationFactor: o.ReplicationFactor,
 			Configs: map[string]string{"cleanup.policy": "compact"}},
+		// Compaction keeps one answer per key; deletion drops a segment
+		// once its newest answer is twice the TTL old (segments roll every
+		// TTL), so answers live at least a TTL and the topic stays bounded.
+		// Readers ignore answers older than the TTL themselves.
+		{Name: n.Idempotency(), Partitions: 3, ReplicationFactor: o.ReplicationFactor,
+			Configs: map[string]string{"cleanup.policy": "compact,delete", "retention.ms": ms(2 * o.IdempotencyTTL),
+				"segment.ms": ms(o.IdempotencyTTL), "delete.retention.ms": ms(time.Hour)}},
 	}
 	for i := 1; i <= o.RetryLevels; i++ {
 		specs = append(specs, Spec{Name: n.Retry(i), Partitions: o.Partitions, ReplicationFactor: o.ReplicationFactor, Configs: del()})

@@ -35,7 +35,7 @@ func TestSpecsGolden(t *testing.T) {
 		{"custom", topic.New("acme.hl."), topic.SpecOpts{
 			Partitions: 48, ReplicationFactor: 3, RetryLevels: 3,
 			DLQRetention: 30 * 24 * time.Hour, AttemptsRetention: 6 * time.Hour,
-			Sources: []string{"events", "orders"},
+			IdempotencyTTL: 2 * time.Hour, Sources: []string{"events", "orders"},
 		}},
 		{"no prefix", topic.Names{}, topic.SpecOpts{RetryLevels: 1}},
 	}
@@ -57,12 +57,12 @@ func TestSpecsInvariants(t *testing.T) {
 		if s.Partitions < 1 || s.ReplicationFactor < 1 {
 			t.Errorf("%s: partitions=%d rf=%d", s.Name, s.Partitions, s.ReplicationFactor)
 		}
-		if p := s.Configs["cleanup.policy"]; p != "delete" && p != "compact" {
+		if p := s.Configs["cleanup.policy"]; p != "delete" && p != "compact" && p != "compact,delete" {
 			t.Errorf("%s: cleanup.policy = %q", s.Name, p)
 		}
 	}
 	n := topic.Default()
-	want := []string{n.Subscriptions(), n.EventTypes(), n.Deliveries(), n.DLQ(), n.Attempts(), n.EndpointStatus(), topic.DefaultSource}
+	want := []string{n.Subscriptions(), n.EventTypes(), n.Deliveries(), n.DLQ(), n.Attempts(), n.EndpointStatus(), n.Idempotency(), topic.DefaultSource}
 	for i := 1; i <= topic.DefaultRetryLevels; i++ {
 		want = append(want, n.Retry(i))
 	}
@@ -82,6 +82,7 @@ func TestNames(t *testing.T) {
 		{n.Subscriptions(), "hookline.subscriptions"},
 		{n.EventTypes(), "hookline.event-types"},
 		{n.Deliveries(), "hookline.deliveries"},
+		{n.Idempotency(), "hookline.idempotency"},
 		{n.DLQ(), "hookline.dlq"},
 		{n.Attempts(), "hookline.attempts"},
 		{n.Retry(1), "hookline.retry.1"},

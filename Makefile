@@ -41,6 +41,7 @@ lint: ## gofmt, go vet, staticcheck, dependency drift, and the deployment checks
 	else echo "staticcheck: could not be installed; skipped"; fi
 	@echo "deploy: docker-compose.yml (compose-spec), alert rules and dashboard (Prometheus parsers), their metrics scraped from hookctl dev, docs/configuration.md drift"
 	@cd deploy && go test -count=1 ./...
+	@./deploy/kubernetes/check.sh
 
 fuzz: ## run each fuzz target for FUZZTIME (default 10s)
 	@./scripts/fuzz.sh $(FUZZTIME) $(PRESENT)

@@ -4,6 +4,7 @@
 // Prometheus alert rules and the Grafana dashboard parsed by Prometheus's
 // own packages, every metric name they use scraped from a running
 // `hookctl dev`, and docs/configuration.md compared with the binaries'
-// flags. `make lint` runs them; the Kubernetes manifests are checked by
-// `make lint` with kustomize and kubeconform.
+// flags; the Kubernetes JSON schemas in kubernetes/schemas are generated
+// from k8s.io/api. `make lint` runs them, then kubernetes/check.sh
+// (kustomize build and kubeconform against those schemas).
 package deploy

@@ -26,6 +26,7 @@ import (
 	"github.com/hookline/hookline/platform/typetable"
 	"github.com/hookline/hookline/producer/internal/history"
 	"github.com/hookline/hookline/producer/internal/httpapi"
+	"github.com/hookline/hookline/producer/internal/idemtable"
 	"github.com/hookline/hookline/producer/internal/kafkahealth"
 	"github.com/hookline/hookline/producer/internal/subadmin"
 	"github.com/hookline/hookline/producer/internal/typeadmin"
@@ -260,18 +261,25 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, listening chan<- str
 	// own, built from the plain connection options (metrics are per client
 	// name and registered once).
 	hist := history.New(pub.Kafka(), kopts, names, cfg.ProduceTimeout)
+	// Answers to Idempotency-Key requests are shared by every replica
+	// through the idempotency topic, read as a live table.
+	answers := idemtable.New(withMetrics("idempotency"), pub.Kafka(), names.Idempotency(), cfg.IdempotencyTTL,
+		idemtable.WithLogger(log.Named("idempotency")))
 	api := httpapi.New(cfg.api(), pub, store,
 		httpapi.WithHistory(hist),
+		httpapi.WithAnswers(answers),
 		httpapi.WithEventTypes(typeadmin.New(pub.Kafka(), types, names.EventTypes(), log.Named("event-types"), cfg.ReadYourWritesTimeout)),
 		httpapi.WithLogger(log.Named("api")),
 		httpapi.WithRecorder(newMetrics(reg)),
 		httpapi.WithCheck("subscriptions", table.Check),
 		httpapi.WithCheck("event-types", types.Check),
+		httpapi.WithCheck("idempotency", answers.Check),
 		httpapi.WithCheck("kafka", health.Check),
 		httpapi.WithKafkaHealth(health))
 	ops := opshttp.New(cfg.AdminAddr, reg, log.Named("ops"))
 	ops.AddCheck("subscriptions", table.Check)
 	ops.AddCheck("event-types", types.Check)
+	ops.AddCheck("idempotency", answers.Check)
 	ops.AddCheck("kafka", health.Check)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
@@ -289,12 +297,13 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, listening chan<- str
 	}
 	// Stopped in reverse order of Add: the API first (it stops accepting
 	// and finishes the requests in hand, which wait for Kafka), then the
-	// producer (it flushes what is still buffered), then the table, then
+	// producer (it flushes what is still buffered), then the tables, then
 	// the ops server, so /healthz answers until the very end.
 	var g lifecycle.Group
 	g.Add("ops", ops.Run)
 	g.Add("subscriptions", table.Run)
 	g.Add("event-types", types.Run)
+	g.Add("idempotency", answers.Run)
 	g.Add("kafka-health", health.Run)
 	g.Add("publish", func(ctx context.Context) error {
 		<-ctx.Done()

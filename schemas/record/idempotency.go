@@ -46,7 +46,7 @@ func IdempotencyKey(scope, key string) string {
 }
 
 // Expired reports whether the answer is older than ttl at now.
-func (i *Idempotency) Expired(now time.Time, ttl time.Duration) bool {
+func (i Idempotency) Expired(now time.Time, ttl time.Duration) bool {
 	return now.Sub(i.CreatedAt) > ttl
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/hookline/hookline/producer/publish"
 	"github.com/hookline/hookline/schemas/event"
+	"github.com/hookline/hookline/schemas/record"
 	"go.uber.org/zap"
 )
 
@@ -41,7 +43,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	key := r.Header.Get("Idempotency-Key")
 	if key == "" {
-		ids, aerr := s.ingest(r, body, "")
+		ids, aerr := s.ingest(r, body, "", "")
 		if aerr != nil {
 			writeError(w, aerr)
 			return
@@ -54,35 +56,68 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 			message: fmt.Sprintf("Idempotency-Key must be 1-%d printable characters", MaxIdempotencyKeyLen)})
 		return
 	}
-	cacheKey := scopeOf(r.Context()) + "\x00" + key
-	switch state, prev := s.idem.begin(cacheKey, requestHash(r.Header, body)); state {
-	case idemReplay:
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Idempotent-Replayed", "true")
-		w.WriteHeader(prev.status)
-		_, _ = w.Write(prev.body)
+	scope := scopeOf(r.Context())
+	answerKey := record.IdempotencyKey(scope, key)
+	sum := requestHash(r.Header, body)
+	hash := hex.EncodeToString(sum[:])
+	if s.replay(w, answerKey, hash) {
 		return
-	case idemBusy:
+	}
+	switch s.inflight.begin(answerKey, sum) {
+	case inflightBusy:
 		writeError(w, &apiError{status: http.StatusConflict, code: "request_in_progress", retryAfter: time.Second,
 			message: "a request with this Idempotency-Key is being processed"})
 		return
-	case idemMismatch:
-		writeError(w, &apiError{status: http.StatusUnprocessableEntity, code: "idempotency_key_reused",
-			message: "this Idempotency-Key was used for a different request"})
+	case inflightMismatch:
+		writeError(w, errKeyReused)
 		return
 	}
-	ids, aerr := s.ingest(r, body, key)
+	defer s.inflight.end(answerKey)
+	// A request with this key may have finished between the look-up and
+	// begin.
+	if s.replay(w, answerKey, hash) {
+		return
+	}
+	ids, aerr := s.ingest(r, body, key, hash)
 	if aerr != nil {
-		s.idem.abandon(cacheKey)
+		// Refusals are not kept: the request may be fixed and sent again
+		// under the same key.
 		writeError(w, aerr)
 		return
 	}
 	b, _ := json.Marshal(acceptedBody{IDs: ids})
-	b = append(b, '\n')
-	s.idem.finish(cacheKey, http.StatusAccepted, b)
+	// The events are written: answer 202 even if the answer cannot be
+	// kept. A retry then produces them again under the same ids, and
+	// receivers deduplicate on webhook-id.
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ProduceTimeout)
+	defer cancel()
+	if err := s.answers.Put(ctx, record.Idempotency{Key: answerKey, RequestHash: hash, Status: http.StatusAccepted, Body: b, CreatedAt: s.now()}); err != nil {
+		s.log.Warn("keeping the answer to an Idempotency-Key request failed; a retry will be produced again", zap.Error(err))
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
-	_, _ = w.Write(b)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+var errKeyReused = &apiError{status: http.StatusUnprocessableEntity, code: "idempotency_key_reused",
+	message: "this Idempotency-Key was used for a different request"}
+
+// replay answers a request whose key has an answer: the same answer if the
+// request is the same (hash), 422 if not. It reports whether it answered.
+func (s *Server) replay(w http.ResponseWriter, answerKey, hash string) bool {
+	a, ok := s.answers.Get(answerKey)
+	switch {
+	case !ok:
+		return false
+	case a.RequestHash != hash:
+		writeError(w, errKeyReused)
+		return true
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Idempotent-Replayed", "true")
+	w.WriteHeader(a.Status)
+	_, _ = w.Write(append(append([]byte{}, a.Body...), '\n'))
+	return true
 }
 
 // readBody reads the body within MaxRequestBytes.
@@ -120,7 +155,7 @@ func requestHash(h http.Header, body []byte) [32]byte {
 
 // ingest parses, validates and produces the events of a request and
 // returns their ids.
-func (s *Server) ingest(r *http.Request, body []byte, idemKey string) ([]string, *apiError) {
+func (s *Server) ingest(r *http.Request, body []byte, idemKey, reqHash string) ([]string, *apiError) {
 	evs, details, aerr := parseEvents(r.Header, body)
 	if aerr != nil {
 		return nil, aerr
@@ -133,12 +168,14 @@ func (s *Server) ingest(r *http.Request, body []byte, idemKey string) ([]string,
 			message: fmt.Sprintf("a request may carry at most %d events, this one has %d", s.cfg.MaxBatchEvents, len(evs))}
 	}
 	if idemKey != "" {
-		// The same key yields the same ids, even on another instance or
-		// after a restart, so consumers can deduplicate a retry.
+		// The same request under the same key yields the same ids, even
+		// when its answer is lost, so consumers can deduplicate a retry;
+		// another request under a reused key (after its answer expired)
+		// gets other ids.
 		scope := scopeOf(r.Context())
 		for i, ev := range evs {
 			if ev != nil && ev.ID == "" {
-				ev.ID = publish.DerivedID(scope, idemKey, strconv.Itoa(i))
+				ev.ID = publish.DerivedID(scope, idemKey, reqHash, strconv.Itoa(i))
 			}
 		}
 	}

@@ -2,95 +2,114 @@ package httpapi
 
 import (
 	"container/list"
+	"context"
 	"sync"
 	"time"
+
+	"github.com/hookline/hookline/schemas/record"
 )
 
-// idemCache remembers the answers to requests sent with an
-// Idempotency-Key, so a retry gets the first answer back without
-// producing again. It is bounded (oldest evicted first) and entries
-// expire. It is only an optimisation: event ids derive from the key, so a
-// retry that misses the cache (another instance, a restart, an eviction)
-// produces the same ids again and consumers deduplicate.
-type idemCache struct {
+// Answers keeps the answers to requests sent with an Idempotency-Key, by
+// record.IdempotencyKey. *idemtable.Table shares them among replicas and
+// restarts through Kafka; the default keeps them in this process only.
+type Answers interface {
+	// Get returns the unexpired answer stored under key.
+	Get(key string) (record.Idempotency, bool)
+	// Put stores an answer; an unexpired one already stored under its
+	// key may be kept instead.
+	Put(ctx context.Context, a record.Idempotency) error
+}
+
+// WithAnswers sets where answers to Idempotency-Key requests are kept;
+// the default is this process's memory (Config.IdempotencyEntries,
+// Config.IdempotencyTTL).
+func WithAnswers(a Answers) Opt { return opt(func(s *Server) { s.answers = a }) }
+
+// memAnswers keeps answers in memory, bounded (oldest evicted first), for
+// a TTL.
+type memAnswers struct {
 	mu      sync.Mutex
 	max     int
 	ttl     time.Duration
 	now     func() time.Time
-	entries map[string]*idemEntry
-	order   *list.List // of keys, oldest first
+	entries map[string]*list.Element // of record.Idempotency, oldest first
+	order   *list.List
 }
 
-type idemEntry struct {
-	request [32]byte // hash of the request, to refuse a reused key
-	done    bool
-	status  int
-	body    []byte
-	at      time.Time
-	elem    *list.Element
+var _ Answers = (*memAnswers)(nil)
+
+func newMemAnswers(max int, ttl time.Duration, now func() time.Time) *memAnswers {
+	return &memAnswers{max: max, ttl: ttl, now: now, entries: map[string]*list.Element{}, order: list.New()}
 }
 
-// idemState says what to do with a request.
-type idemState int
+func (m *memAnswers) Get(key string) (record.Idempotency, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.entries[key]
+	if !ok {
+		return record.Idempotency{}, false
+	}
+	a := e.Value.(record.Idempotency)
+	if a.Expired(m.now(), m.ttl) {
+		m.order.Remove(e)
+		delete(m.entries, key)
+		return record.Idempotency{}, false
+	}
+	return a, true
+}
+
+func (m *memAnswers) Put(_ context.Context, a record.Idempotency) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.entries[a.Key]; ok {
+		if !e.Value.(record.Idempotency).Expired(m.now(), m.ttl) {
+			return nil
+		}
+		m.order.Remove(e)
+	}
+	m.entries[a.Key] = m.order.PushBack(a)
+	for m.order.Len() > m.max {
+		oldest := m.order.Front()
+		m.order.Remove(oldest)
+		delete(m.entries, oldest.Value.(record.Idempotency).Key)
+	}
+	return nil
+}
+
+// inflight holds the keys of the requests this replica is processing, so
+// that a concurrent retry is told to wait instead of producing again.
+type inflight struct {
+	mu   sync.Mutex
+	keys map[string][32]byte
+}
+
+// inflightState says what to do with a request whose key is not answered.
+type inflightState int
 
 const (
-	idemNew      idemState = iota // process it, then finish or abandon
-	idemReplay                    // answer with the cached entry
-	idemBusy                      // the same key is being processed
-	idemMismatch                  // the key was used for another request
+	inflightNew      inflightState = iota // process it, then end it
+	inflightBusy                          // the same request is in progress
+	inflightMismatch                      // another request with this key is in progress
 )
 
-func newIdemCache(max int, ttl time.Duration, now func() time.Time) *idemCache {
-	return &idemCache{max: max, ttl: ttl, now: now, entries: map[string]*idemEntry{}, order: list.New()}
-}
-
-// begin looks key up for a request whose hash is req and, when it is new,
-// reserves it.
-func (c *idemCache) begin(key string, req [32]byte) (idemState, idemEntry) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := c.now()
-	if e, ok := c.entries[key]; ok {
-		switch {
-		case e.done && now.Sub(e.at) > c.ttl:
-			c.remove(key, e)
-		case e.request != req:
-			return idemMismatch, *e
-		case !e.done:
-			return idemBusy, *e
-		default:
-			return idemReplay, *e
+func (f *inflight) begin(key string, req [32]byte) inflightState {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if held, ok := f.keys[key]; ok {
+		if held != req {
+			return inflightMismatch
 		}
+		return inflightBusy
 	}
-	e := &idemEntry{request: req, at: now}
-	e.elem = c.order.PushBack(key)
-	c.entries[key] = e
-	for c.order.Len() > c.max {
-		oldest := c.order.Front().Value.(string)
-		c.remove(oldest, c.entries[oldest])
+	if f.keys == nil {
+		f.keys = map[string][32]byte{}
 	}
-	return idemNew, *e
+	f.keys[key] = req
+	return inflightNew
 }
 
-// finish stores the answer to a reserved key.
-func (c *idemCache) finish(key string, status int, body []byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.entries[key]; ok && !e.done {
-		e.done, e.status, e.body, e.at = true, status, body, c.now()
-	}
-}
-
-// abandon drops a reserved key, so that a retry is processed afresh.
-func (c *idemCache) abandon(key string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.entries[key]; ok && !e.done {
-		c.remove(key, e)
-	}
-}
-
-func (c *idemCache) remove(key string, e *idemEntry) {
-	c.order.Remove(e.elem)
-	delete(c.entries, key)
+func (f *inflight) end(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.keys, key)
 }

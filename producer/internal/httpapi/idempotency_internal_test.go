@@ -3,48 +3,57 @@ package httpapi
 import (
 	"testing"
 	"time"
+
+	"github.com/hookline/hookline/schemas/record"
 )
 
-func TestIdemCache(t *testing.T) {
+func TestMemAnswers(t *testing.T) {
 	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	c := newIdemCache(2, time.Hour, func() time.Time { return now })
-	h1, h2 := [32]byte{1}, [32]byte{2}
-
-	if st, _ := c.begin("a", h1); st != idemNew {
-		t.Fatalf("first begin = %v", st)
+	m := newMemAnswers(2, time.Hour, func() time.Time { return now })
+	put := func(key, hash string) {
+		t.Helper()
+		if err := m.Put(t.Context(), record.Idempotency{Key: key, RequestHash: hash, Status: 202, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if st, _ := c.begin("a", h1); st != idemBusy {
-		t.Fatalf("begin while in progress = %v, want busy", st)
+	if _, ok := m.Get("a"); ok {
+		t.Fatal("answer before any Put")
 	}
-	c.finish("a", 202, []byte("body"))
-	if st, e := c.begin("a", h1); st != idemReplay || e.status != 202 || string(e.body) != "body" {
-		t.Fatalf("begin after finish = %v %+v, want replay", st, e)
+	put("a", "h1")
+	put("a", "h2") // the first answer wins
+	if a, ok := m.Get("a"); !ok || a.RequestHash != "h1" {
+		t.Fatalf("Get(a) = %+v %v, want the first answer", a, ok)
 	}
-	if st, _ := c.begin("a", h2); st != idemMismatch {
-		t.Fatalf("begin with another request = %v, want mismatch", st)
+	// The oldest entry goes when full.
+	put("b", "h1")
+	put("c", "h1")
+	if _, ok := m.Get("a"); ok || len(m.entries) != 2 || m.order.Len() != 2 {
+		t.Fatalf("a kept; %d entries (%d in order), want 2", len(m.entries), m.order.Len())
 	}
-
-	// Abandoned keys are processed afresh.
-	c.begin("b", h1)
-	c.abandon("b")
-	if st, _ := c.begin("b", h2); st != idemNew {
-		t.Fatalf("begin after abandon = %v, want new", st)
-	}
-	c.finish("b", 202, nil)
-
-	// The oldest entry goes when the cache is full.
-	c.begin("c", h1)
-	if st, _ := c.begin("a", h2); st != idemNew {
-		t.Fatalf("evicted entry = %v, want new", st)
-	}
-	if len(c.entries) != 2 || c.order.Len() != 2 {
-		t.Fatalf("cache holds %d entries (%d in order), want 2", len(c.entries), c.order.Len())
-	}
-
-	// Answers expire after the TTL.
-	c.finish("c", 202, nil)
+	// Answers expire after the TTL, and may then be replaced.
 	now = now.Add(2 * time.Hour)
-	if st, _ := c.begin("c", h2); st != idemNew {
-		t.Fatalf("expired entry = %v, want new", st)
+	if _, ok := m.Get("b"); ok {
+		t.Fatal("expired answer returned")
+	}
+	put("c", "h2")
+	if a, ok := m.Get("c"); !ok || a.RequestHash != "h2" {
+		t.Fatalf("Get(c) after expiry = %+v %v, want the new answer", a, ok)
+	}
+}
+
+func TestInflight(t *testing.T) {
+	var f inflight
+	h1, h2 := [32]byte{1}, [32]byte{2}
+	for _, step := range []struct {
+		req  [32]byte
+		want inflightState
+	}{{h1, inflightNew}, {h1, inflightBusy}, {h2, inflightMismatch}} {
+		if got := f.begin("k", step.req); got != step.want {
+			t.Fatalf("begin = %v, want %v", got, step.want)
+		}
+	}
+	f.end("k")
+	if got := f.begin("k", h2); got != inflightNew {
+		t.Fatalf("begin after end = %v, want new", got)
 	}
 }

@@ -53,10 +53,11 @@ type Config struct {
 	// RotationGrace is how long a rotated-out secret stays valid unless
 	// the request says otherwise; default 24 h.
 	RotationGrace time.Duration
-	// IdempotencyEntries bounds the cache of answers to requests with an
-	// Idempotency-Key; default 10000.
+	// IdempotencyEntries bounds the answers to requests with an
+	// Idempotency-Key kept in memory (without WithAnswers); default 10000.
 	IdempotencyEntries int
-	// IdempotencyTTL is how long a cached answer is replayed; default 24 h.
+	// IdempotencyTTL is how long an answer kept in memory (without
+	// WithAnswers) is replayed; default 24 h.
 	IdempotencyTTL time.Duration
 }
 
@@ -108,19 +109,20 @@ type Check func() error
 
 // Server is the HTTP API. Build it with New and serve Handler().
 type Server struct {
-	cfg    Config
-	pub    *publish.Client
-	subs   *subadmin.Store
-	types  *typeadmin.Store
-	hist   *history.Reader
-	log    *zap.Logger
-	rec    Recorder
-	checks map[string]Check
-	kafka  KafkaHealth
-	keys   []apiKey
-	idem   *idemCache
-	now    func() time.Time
-	mux    *http.ServeMux
+	cfg      Config
+	pub      *publish.Client
+	subs     *subadmin.Store
+	types    *typeadmin.Store
+	hist     *history.Reader
+	log      *zap.Logger
+	rec      Recorder
+	checks   map[string]Check
+	kafka    KafkaHealth
+	keys     []apiKey
+	answers  Answers
+	inflight inflight
+	now      func() time.Time
+	mux      *http.ServeMux
 }
 
 // Opt configures a Server.
@@ -152,7 +154,8 @@ type KafkaHealth interface {
 // waiting for ProduceTimeout. By default every request waits.
 func WithKafkaHealth(h KafkaHealth) Opt { return opt(func(s *Server) { s.kafka = h }) }
 
-// WithClock sets the clock of the idempotency cache; default time.Now.
+// WithClock sets the clock of the in-memory idempotency answers; default
+// time.Now.
 func WithClock(now func() time.Time) Opt { return opt(func(s *Server) { s.now = now }) }
 
 // New returns the API publishing events with pub and changing
@@ -170,7 +173,9 @@ func New(cfg Config, pub *publish.Client, subs *subadmin.Store, opts ...Opt) *Se
 	for _, k := range cfg.IngestAPIKeys {
 		s.keys = append(s.keys, apiKey{sum: sha256.Sum256([]byte(k))})
 	}
-	s.idem = newIdemCache(cfg.IdempotencyEntries, cfg.IdempotencyTTL, s.now)
+	if s.answers == nil {
+		s.answers = newMemAnswers(cfg.IdempotencyEntries, cfg.IdempotencyTTL, s.now)
+	}
 	s.mux = http.NewServeMux()
 	for _, rt := range s.routes() {
 		pattern := rt.method + " " + rt.path

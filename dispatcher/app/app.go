@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"runtime/debug"
 	"time"
 
 	"github.com/hookline/hookline/dispatcher/deliver"
@@ -191,15 +190,7 @@ var Version string
 
 // version is Version, else the module version the binary was built from,
 // else "dev".
-func version() string {
-	if Version != "" {
-		return Version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "dev"
-}
+func version() string { return opshttp.BinaryVersion(Version) }
 
 // Run runs the dispatcher until ctx ends. args are the command-line
 // arguments without the program name; getenv supplies HOOKLINE_*
@@ -209,6 +200,10 @@ func version() string {
 // instead (opshttp.Healthcheck): it GETs /healthz, or /readyz with --ready,
 // on --admin-addr and returns an error unless the answer is 200 OK.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if opshttp.IsVersionArg(args) {
+		opshttp.PrintVersion(stdout, "dispatcher", opshttp.BinaryVersion(Version))
+		return nil
+	}
 	if len(args) > 0 && args[0] == "healthcheck" {
 		return opshttp.Healthcheck(ctx, "dispatcher", DefaultAdminAddr, args[1:], getenv, stdout, stderr)
 	}
@@ -237,6 +232,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := opshttp.RegisterBuildInfo(reg, "dispatcher", opshttp.BinaryVersion(Version)); err != nil {
+		return err
+	}
 	table := subtable.New(append(kopts, kclient.Logger(log), kclient.Metrics(reg, "subtable")), dcfg.Topics.Subscriptions(),
 		subtable.WithLogger(log.Named("subtable")))
 	var d *deliver.Dispatcher

@@ -60,3 +60,17 @@ func TestHealthcheck(t *testing.T) {
 		t.Fatal("no default admin address")
 	}
 }
+
+// TestVersion: "version" and "--version" print the binary's version and
+// start nothing.
+func TestVersion(t *testing.T) {
+	for _, arg := range []string{"version", "--version"} {
+		var out bytes.Buffer
+		if err := app.Run(t.Context(), []string{arg}, func(string) string { return "" }, &out, &out); err != nil {
+			t.Fatalf("%s: %v", arg, err)
+		}
+		if !strings.HasPrefix(out.String(), "dispatcher ") || !strings.Contains(out.String(), "(go") {
+			t.Errorf("%s printed %q", arg, out.String())
+		}
+	}
+}

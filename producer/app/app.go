@@ -66,7 +66,6 @@ type Config struct {
 	BatchMaxBytes         int           // default 1,000,012
 	ReadYourWritesTimeout time.Duration // default 5 s
 	RotationGrace         time.Duration // default 24 h
-	IdempotencyEntries    int           // default 10000
 	IdempotencyTTL        time.Duration // default 24 h
 	ShutdownTimeout       time.Duration // default 20 s
 }
@@ -102,8 +101,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.BatchMaxBytes, "batch-max-bytes", 1000012, "largest record batch; keep at or below the topics' max.message.bytes")
 	fs.DurationVar(&c.ReadYourWritesTimeout, "read-your-writes-timeout", 5*time.Second, "how long a subscription write waits for the table to reflect it")
 	fs.DurationVar(&c.RotationGrace, "rotation-grace", 24*time.Hour, "how long a rotated-out signing secret stays valid by default")
-	fs.IntVar(&c.IdempotencyEntries, "idempotency-cache-entries", 10000, "answers to Idempotency-Key requests kept in memory")
-	fs.DurationVar(&c.IdempotencyTTL, "idempotency-ttl", 24*time.Hour, "how long an Idempotency-Key answer is replayed from memory")
+	fs.DurationVar(&c.IdempotencyTTL, "idempotency-ttl", 24*time.Hour, "how long an Idempotency-Key answer is replayed (answers are kept in the hookline.idempotency topic, shared by every replica)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "on shutdown, how long to finish requests and flush the producer")
 }
 
@@ -142,8 +140,8 @@ func (c *Config) Validate() error {
 		return errors.New("--source-topic is required")
 	case c.DefaultSource == "":
 		return errors.New("--default-source must not be empty")
-	case c.MaxEventBytes <= 0 || c.MaxRequestBytes <= 0 || c.MaxBatchEvents <= 0 || c.IdempotencyEntries <= 0:
-		return errors.New("--max-event-bytes, --max-request-bytes, --max-batch-events and --idempotency-cache-entries must be positive")
+	case c.MaxEventBytes <= 0 || c.MaxRequestBytes <= 0 || c.MaxBatchEvents <= 0:
+		return errors.New("--max-event-bytes, --max-request-bytes and --max-batch-events must be positive")
 	case c.BatchMaxBytes < 512 || c.BatchMaxBytes > 1<<30:
 		return errors.New("--batch-max-bytes must be between 512 and 1 GiB")
 	case c.MaxEventBytes > c.BatchMaxBytes:
@@ -161,16 +159,15 @@ func (c *Config) Validate() error {
 
 func (c *Config) api() httpapi.Config {
 	return httpapi.Config{
-		APIKeys:            slices.Clone(c.APIKeys),
-		IngestAPIKeys:      slices.Clone(c.IngestAPIKeys),
-		MaxEventBytes:      c.MaxEventBytes,
-		MaxRequestBytes:    c.MaxRequestBytes,
-		MaxBatchEvents:     c.MaxBatchEvents,
-		ProduceTimeout:     c.ProduceTimeout,
-		RetryAfter:         c.RetryAfter,
-		RotationGrace:      c.RotationGrace,
-		IdempotencyEntries: c.IdempotencyEntries,
-		IdempotencyTTL:     c.IdempotencyTTL,
+		APIKeys:         slices.Clone(c.APIKeys),
+		IngestAPIKeys:   slices.Clone(c.IngestAPIKeys),
+		MaxEventBytes:   c.MaxEventBytes,
+		MaxRequestBytes: c.MaxRequestBytes,
+		MaxBatchEvents:  c.MaxBatchEvents,
+		ProduceTimeout:  c.ProduceTimeout,
+		RetryAfter:      c.RetryAfter,
+		RotationGrace:   c.RotationGrace,
+		IdempotencyTTL:  c.IdempotencyTTL,
 	}
 }
 
@@ -193,6 +190,10 @@ func parse(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 // instead (opshttp.Healthcheck): it GETs /healthz, or /readyz with --ready,
 // on --admin-addr and returns an error unless the answer is 200 OK.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if opshttp.IsVersionArg(args) {
+		opshttp.PrintVersion(stdout, "producer", opshttp.BinaryVersion(Version))
+		return nil
+	}
 	if len(args) > 0 && args[0] == "healthcheck" {
 		return opshttp.Healthcheck(ctx, "producer", DefaultAdminAddr, args[1:], getenv, stdout, stderr)
 	}
@@ -216,6 +217,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func run(ctx context.Context, cfg *Config, log *zap.Logger, listening chan<- string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := opshttp.RegisterBuildInfo(reg, "producer", opshttp.BinaryVersion(Version)); err != nil {
+		return err
+	}
 	kopts, err := cfg.Kafka.Opts()
 	if err != nil {
 		return err

@@ -168,6 +168,10 @@ func Transient(err error) bool {
 // instead (opshttp.Healthcheck): it GETs /healthz, or /readyz with --ready,
 // on --admin-addr and returns an error unless the answer is 200 OK.
 func Run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if opshttp.IsVersionArg(args) {
+		opshttp.PrintVersion(stdout, "router", opshttp.BinaryVersion(Version))
+		return nil
+	}
 	if len(args) > 0 && args[0] == "healthcheck" {
 		return opshttp.Healthcheck(ctx, "router", DefaultAdminAddr, args[1:], getenv, stdout, stderr)
 	}
@@ -186,6 +190,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := opshttp.RegisterBuildInfo(reg, "router", opshttp.BinaryVersion(Version)); err != nil {
+		return err
+	}
 	kopts, err := cfg.Kafka.Opts()
 	if err != nil {
 		return err

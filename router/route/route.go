@@ -436,14 +436,24 @@ func (r *Router) transact(ctx context.Context, sess *kgo.GroupTransactSession, f
 	return true, nil, nil
 }
 
+// staleRead is how long without any answer from a broker (fetches and
+// group heartbeats answer every few seconds) makes the Router not ready,
+// even before a transaction step fails (a flush waiting for an
+// unreachable broker, say).
+const staleRead = 15 * time.Second
+
 // Check reports ErrUnavailable while Kafka does not let the Router make
 // progress: from the first failure of an outage until a transaction
 // commits or, with no events to route, a broker answers the Router's
-// client again. Use it as a readiness check; it is safe to call from any
-// goroutine.
+// client again; and whenever no broker has answered for staleRead. Use it
+// as a readiness check; it is safe to call from any goroutine.
 func (r *Router) Check() error {
-	if r.out.down.Load() && r.lastRead.Load() <= r.out.sinceNs.Load() {
+	last := r.lastRead.Load()
+	if r.out.down.Load() && last <= r.out.sinceNs.Load() {
 		return ErrUnavailable
+	}
+	if last > 0 && time.Since(time.Unix(0, last)) > staleRead {
+		return fmt.Errorf("%w: no answer from Kafka for %s", ErrUnavailable, time.Since(time.Unix(0, last)).Round(time.Second))
 	}
 	return nil
 }

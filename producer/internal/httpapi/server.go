@@ -180,6 +180,9 @@ func New(cfg Config, pub *publish.Client, subs *subadmin.Store, opts ...Opt) *Se
 	for _, rt := range s.routes() {
 		pattern := rt.method + " " + rt.path
 		h := rt.handle
+		if rt.method == http.MethodPost && rt.path != "/v1/events" {
+			h = s.idempotent(pattern, h)
+		}
 		if rt.scope != scopePublic {
 			h = s.authenticate(rt.scope, h)
 		}

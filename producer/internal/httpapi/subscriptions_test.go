@@ -307,3 +307,49 @@ func TestSubscriptionsNotReady(t *testing.T) {
 		t.Errorf("/readyz: %d %s", resp.status, resp.body)
 	}
 }
+
+// TestIdempotencyKeyOnOtherPosts: POSTs other than /v1/events honour
+// Idempotency-Key too. A retried create answers the same subscription
+// (with its secret redacted: it is shown once) and creates no second one;
+// the same key with another body is refused with 422; a refusal is not
+// kept, so a fixed request may reuse its key.
+func TestIdempotencyKeyOnOtherPosts(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	body := `{"url":"https://hooks.example.com/idem","event_types":["payment.*"]}`
+	first := e.do(t, "POST", "/v1/subscriptions", body, "Idempotency-Key", "create-1")
+	if first.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", first.status, first.body)
+	}
+	var created struct {
+		Subscription record.Subscription `json:"subscription"`
+		Secret       string              `json:"secret"`
+	}
+	first.json(t, &created)
+	again := e.do(t, "POST", "/v1/subscriptions", body, "Idempotency-Key", "create-1")
+	var replayed struct {
+		Subscription record.Subscription `json:"subscription"`
+		Secret       string              `json:"secret"`
+	}
+	again.json(t, &replayed)
+	if again.status != http.StatusCreated || again.header.Get("Idempotent-Replayed") != "true" ||
+		replayed.Subscription.ID != created.Subscription.ID {
+		t.Fatalf("retried create: %d %s %s, want the first answer replayed", again.status, again.header, again.body)
+	}
+	assertRedacted(t, again, created.Secret)
+	list := e.do(t, "GET", "/v1/subscriptions", "")
+	if n := bytes.Count(list.body, []byte("hooks.example.com/idem")); n != 1 {
+		t.Errorf("%d subscriptions after a retried create, want 1", n)
+	}
+	if other := e.do(t, "POST", "/v1/subscriptions", `{"url":"https://hooks.example.com/other","event_types":["*"]}`,
+		"Idempotency-Key", "create-1"); other.status != http.StatusUnprocessableEntity {
+		t.Errorf("another body under the same key: %d %s, want 422", other.status, other.body)
+	}
+	bad := `{"url":"not a url","event_types":["*"]}`
+	if r := e.do(t, "POST", "/v1/subscriptions", bad, "Idempotency-Key", "create-2"); r.status/100 != 4 {
+		t.Fatalf("bad create: %d", r.status)
+	}
+	fixed := `{"url":"https://hooks.example.com/fixed","event_types":["*"]}`
+	if r := e.do(t, "POST", "/v1/subscriptions", fixed, "Idempotency-Key", "create-2"); r.status == http.StatusUnprocessableEntity {
+		t.Errorf("a fixed request reusing the key of a refused one: %d %s", r.status, r.body)
+	}
+}

@@ -41,10 +41,6 @@ func DefaultRetrySchedule() []time.Duration {
 	return append([]time.Duration(nil), retry.DefaultSchedule...)
 }
 
-// ParseRetrySchedule reads a comma-separated list of durations, as
-// --retry-schedule takes it.
-func ParseRetrySchedule(s string) ([]time.Duration, error) { return retry.Parse(s) }
-
 // Config is how a Dispatcher consumes and delivers. Zero fields take the
 // defaults noted (the Default* constants).
 type Config struct {

@@ -430,15 +430,10 @@ func (d *Dispatcher) readLimits(ctx context.Context, adm *kadm.Client) {
 		return
 	}
 	for _, rc := range rcs {
-		for _, c := range rc.Configs {
-			if c.Key != "max.message.bytes" || c.Value == nil {
-				continue
-			}
-			if n, err := strconv.Atoi(*c.Value); err == nil && n > 0 && n < DefaultMaxRecordBytes {
-				d.batchMax[rc.Name] = n
-				d.log.Info("topic takes smaller batches than the default; producing within its limit",
-					zap.String("topic", rc.Name), zap.Int("max_message_bytes", n))
-			}
+		if n := maxMessageBytes(rc); n > 0 && n < DefaultMaxRecordBytes {
+			d.batchMax[rc.Name] = n
+			d.log.Info("topic takes smaller batches than the default; producing within its limit",
+				zap.String("topic", rc.Name), zap.Int("max_message_bytes", n))
 		}
 	}
 	if n, ok := d.batchMax[d.cfg.Topics.DLQ()]; ok {
@@ -458,15 +453,19 @@ func (d *Dispatcher) batchMaxFor(topic string) int32 {
 // now, or 0 when it cannot be read.
 func (d *Dispatcher) topicMaxBytes(ctx context.Context, topic string) int {
 	rcs, err := kadm.NewClient(d.cl).DescribeTopicConfigs(ctx, topic)
-	if err != nil {
+	if err != nil || len(rcs) == 0 {
 		return 0
 	}
-	for _, rc := range rcs {
-		for _, c := range rc.Configs {
-			if c.Key == "max.message.bytes" && c.Value != nil {
-				if n, err := strconv.Atoi(*c.Value); err == nil {
-					return n
-				}
+	return maxMessageBytes(rcs[0])
+}
+
+// maxMessageBytes returns a topic's max.message.bytes from its described
+// configs, or 0 when it is not there.
+func maxMessageBytes(rc kadm.ResourceConfig) int {
+	for _, c := range rc.Configs {
+		if c.Key == "max.message.bytes" && c.Value != nil {
+			if n, err := strconv.Atoi(*c.Value); err == nil {
+				return n
 			}
 		}
 	}

@@ -48,7 +48,16 @@ type Config struct {
 	SASLMechanism string // "", PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
 	SASLUser      string
 	SASLPassword  string // never logged
+	// SASLAllowPlaintext lets SASL PLAIN run without TLS, which sends the
+	// password in cleartext; by default that combination is refused.
+	SASLAllowPlaintext bool
 }
+
+// SASLAllowPlaintextFlag is the flag that lets SASL PLAIN run without TLS.
+const SASLAllowPlaintextFlag = "kafka-sasl-allow-plaintext"
+
+// SASLAllowPlaintextUsage is its help text.
+const SASLAllowPlaintextUsage = "allow --kafka-sasl-mechanism PLAIN without TLS (sends the password in cleartext; refused otherwise)"
 
 // RegisterFlags adds the Kafka flags to fs.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
@@ -64,6 +73,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.SASLMechanism, "kafka-sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
 	fs.StringVar(&c.SASLUser, "kafka-sasl-user", "", "SASL user name")
 	fs.StringVar(&c.SASLPassword, "kafka-sasl-password", "", "SASL password")
+	fs.BoolVar(&c.SASLAllowPlaintext, SASLAllowPlaintextFlag, c.SASLAllowPlaintext, SASLAllowPlaintextUsage)
 }
 
 func orDefault(s, d string) string {
@@ -92,6 +102,9 @@ func (c Config) Validate() error {
 		if c.SASLUser == "" || c.SASLPassword == "" {
 			return fmt.Errorf("kclient: SASL %s needs a user and a password", c.SASLMechanism)
 		}
+		if strings.EqualFold(c.SASLMechanism, SASLPlain) && !c.tlsEnabled() && !c.SASLAllowPlaintext {
+			return errors.New("kclient: SASL PLAIN without TLS sends the password in cleartext: add --kafka-tls, or --" + SASLAllowPlaintextFlag + " to accept that")
+		}
 	default:
 		return fmt.Errorf("kclient: unknown SASL mechanism %q (want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", c.SASLMechanism)
 	}
@@ -108,7 +121,7 @@ func (c Config) Opts() ([]kgo.Opt, error) {
 		kgo.SeedBrokers(c.Brokers...),
 		kgo.ClientID(orDefault(c.ClientID, "hookline")),
 	}
-	if c.TLS || c.TLSCAFile != "" || c.TLSCertFile != "" {
+	if c.tlsEnabled() {
 		tc, err := c.tlsConfig()
 		if err != nil {
 			return nil, err
@@ -124,6 +137,12 @@ func (c Config) Opts() ([]kgo.Opt, error) {
 		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASLUser, Pass: c.SASLPassword}.AsSha512Mechanism()))
 	}
 	return opts, nil
+}
+
+// tlsEnabled reports whether c connects over TLS: --kafka-tls or any TLS
+// file.
+func (c Config) tlsEnabled() bool {
+	return c.TLS || c.TLSCAFile != "" || c.TLSCertFile != ""
 }
 
 func (c Config) tlsConfig() (*tls.Config, error) {

@@ -26,6 +26,10 @@ func TestValidate(t *testing.T) {
 		{name: "cert without key", cfg: kclient.Config{Brokers: []string{"h:1"}, TLSCertFile: "c"}, wantErr: "go together"},
 		{name: "sasl without password", cfg: kclient.Config{Brokers: []string{"h:1"}, SASLMechanism: "PLAIN", SASLUser: "u"}, wantErr: "user and a password"},
 		{name: "unknown sasl", cfg: kclient.Config{Brokers: []string{"h:1"}, SASLMechanism: "GSSAPI", SASLUser: "u", SASLPassword: "p"}, wantErr: "unknown SASL"},
+		{name: "plain without tls", cfg: kclient.Config{Brokers: []string{"h:1"}, SASLMechanism: "PLAIN", SASLUser: "u", SASLPassword: "p"}, wantErr: "cleartext"},
+		{name: "plain without tls, allowed", cfg: kclient.Config{Brokers: []string{"h:1"}, SASLMechanism: "plain", SASLUser: "u", SASLPassword: "p", SASLAllowPlaintext: true}},
+		{name: "plain over tls", cfg: kclient.Config{Brokers: []string{"h:1"}, SASLMechanism: "PLAIN", SASLUser: "u", SASLPassword: "p", TLS: true}},
+		{name: "scram without tls", cfg: kclient.Config{Brokers: []string{"h:1"}, SASLMechanism: "SCRAM-SHA-256", SASLUser: "u", SASLPassword: "p"}},
 		{name: "scram", cfg: kclient.Config{Brokers: []string{"h:1"}, SASLMechanism: "SCRAM-SHA-512", SASLUser: "u", SASLPassword: "p"}},
 	}
 	for _, tt := range tests {

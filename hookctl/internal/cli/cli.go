@@ -78,7 +78,7 @@ func RunWithStdin(ctx context.Context, args []string, getenv func(string) string
 // does, so a service's environment (HOOKLINE_GROUP, HOOKLINE_LIMIT) never
 // changes what a command does.
 var globalFlags = []string{"brokers", "kafka-client-id", "kafka-tls", "kafka-tls-ca", "kafka-tls-cert", "kafka-tls-key",
-	"kafka-sasl-mechanism", "kafka-sasl-user", "kafka-sasl-password", "topic-prefix", "output", "timeout"}
+	"kafka-sasl-mechanism", "kafka-sasl-user", "kafka-sasl-password", kclient.SASLAllowPlaintextFlag, "topic-prefix", "output", "timeout"}
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, tty *os.File, stdout, stderr io.Writer) error {
 	o := &options{stdin: stdin, stderrTTY: tty, stdout: stdout, stderr: stderr, getenv: getenv}
@@ -132,6 +132,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	pf.StringVar(&o.kafka.SASLMechanism, "kafka-sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (env HOOKLINE_KAFKA_SASL_MECHANISM)")
 	pf.StringVar(&o.kafka.SASLUser, "kafka-sasl-user", "", "SASL user name (env HOOKLINE_KAFKA_SASL_USER)")
 	pf.StringVar(&o.kafka.SASLPassword, "kafka-sasl-password", "", "SASL password (env HOOKLINE_KAFKA_SASL_PASSWORD)")
+	pf.BoolVar(&o.kafka.SASLAllowPlaintext, kclient.SASLAllowPlaintextFlag, false, kclient.SASLAllowPlaintextUsage+" (env HOOKLINE_KAFKA_SASL_ALLOW_PLAINTEXT)")
 	pf.StringVar(&o.prefix, "topic-prefix", topic.DefaultPrefix, "prefix of Hookline's topic names (env HOOKLINE_TOPIC_PREFIX)")
 	pf.StringVarP(&o.output, "output", "o", outputTable, "output format: table, json or yaml (env HOOKLINE_OUTPUT)")
 	pf.DurationVar(&o.timeout, "timeout", 30*time.Second, "how long to wait for Kafka (env HOOKLINE_TIMEOUT)")

@@ -1,6 +1,8 @@
 package e2e_test
 
 import (
+	"github.com/hookline/hookline/platform/proctest"
+
 	"encoding/json"
 	"testing"
 	"time"
@@ -60,7 +62,7 @@ func TestCatalogueKcatAndIdentity(t *testing.T) {
 	).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 90*time.Second, "three deliveries at the receiver", func() bool { return recv.count() == 3 })
+	proctest.Eventually(t, 90*time.Second, "three deliveries at the receiver", func() bool { return recv.count() == 3 })
 	recv.mu.Lock()
 	ids := map[string]bool{}
 	for id, body := range recv.got {

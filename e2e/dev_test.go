@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/platform/kafkatest"
+	"github.com/hookline/hookline/platform/proctest"
 	"github.com/hookline/hookline/schemas/record"
 )
 
@@ -16,7 +17,7 @@ import (
 // ephemeral embedded Kafka and sends the seed's payment through it to a
 // signature-checking receiver.
 func TestHookctlDev(t *testing.T) {
-	kafkaAddr, apiAddr := freeAddr(t), freeAddr(t)
+	kafkaAddr, apiAddr := proctest.FreeAddr(t), proctest.FreeAddr(t)
 	p := start(t, "hookctl", nil, "dev", "--ephemeral", "--kafka-addr", kafkaAddr, "--api-addr", apiAddr, "--ops-port", "0", "--partitions", "2")
 
 	key := devKey(t, p)
@@ -25,7 +26,7 @@ func TestHookctlDev(t *testing.T) {
 	recv := newReceiver(t, 200)
 	var sec string
 	// The API answers once the subscription table is ready.
-	eventually(t, 60*time.Second, "the subscription API", func() bool {
+	proctest.Eventually(t, 60*time.Second, "the subscription API", func() bool {
 		var created struct {
 			Secret string `json:"secret"`
 		}
@@ -41,7 +42,7 @@ func TestHookctlDev(t *testing.T) {
 	}, nil); code != 202 {
 		t.Fatalf("publishing: %d", code)
 	}
-	eventually(t, 60*time.Second, "the payment at the receiver", func() bool { return recv.count() == 1 })
+	proctest.Eventually(t, 60*time.Second, "the payment at the receiver", func() bool { return recv.count() == 1 })
 	recv.mu.Lock()
 	defer recv.mu.Unlock()
 	for _, body := range recv.got {
@@ -60,12 +61,12 @@ func devKey(t *testing.T, p *proc) string {
 	t.Helper()
 	keyRE := regexp.MustCompile(`admin key +(dev_[0-9a-f]+)`)
 	var key string
-	eventually(t, 60*time.Second, "the dev banner", func() bool {
-		if p.exited() {
-			b, _ := os.ReadFile(p.log)
-			t.Fatalf("hookctl dev exited:\n%s", tail(b, 4096))
+	proctest.Eventually(t, 60*time.Second, "the dev banner", func() bool {
+		if p.Exited() {
+			b, _ := os.ReadFile(p.Log)
+			t.Fatalf("hookctl dev exited:\n%s", proctest.Tail(b, 4096))
 		}
-		f, err := os.Open(p.log)
+		f, err := os.Open(p.Log)
 		if err != nil {
 			return false
 		}
@@ -88,12 +89,12 @@ func devKey(t *testing.T, p *proc) string {
 // 202) and delivers events sent before and after, and dev never exits.
 func TestHookctlDevRidesOutBrokerRestart(t *testing.T) {
 	b := startOwnBroker(t)
-	apiAddr := freeAddr(t)
+	apiAddr := proctest.FreeAddr(t)
 	p := start(t, "hookctl", nil, "dev", "--external", "--brokers", b.brokers, "--topic-prefix", "hl-devout.",
 		"--api-addr", apiAddr, "--ops-port", "0", "--partitions", "2")
 	t.Cleanup(func() {
 		if t.Failed() {
-			b, _ := os.ReadFile(p.log)
+			b, _ := os.ReadFile(p.Log)
 			var keep []string
 			for _, l := range strings.Split(string(b), "\n") {
 				if !strings.Contains(l, "\tkafka\t") && !strings.Contains(l, "partition ") {
@@ -106,7 +107,7 @@ func TestHookctlDevRidesOutBrokerRestart(t *testing.T) {
 	s := &stack{api: "http://" + apiAddr, apiKey: devKey(t, p)}
 	recv := newReceiver(t, 200)
 	var sec, subID string
-	eventually(t, 60*time.Second, "the subscription API", func() bool {
+	proctest.Eventually(t, 60*time.Second, "the subscription API", func() bool {
 		var created struct {
 			Subscription struct {
 				ID string `json:"id"`
@@ -133,16 +134,16 @@ func TestHookctlDevRidesOutBrokerRestart(t *testing.T) {
 	} else {
 		want = append(want, ids...)
 	}
-	eventually(t, 60*time.Second, "the first event at the receiver", func() bool { return recv.count() == 1 })
+	proctest.Eventually(t, 60*time.Second, "the first event at the receiver", func() bool { return recv.count() == 1 })
 
 	b.kill(t)
-	eventually(t, 10*time.Second, "503 while the broker is down", func() bool {
+	proctest.Eventually(t, 10*time.Second, "503 while the broker is down", func() bool {
 		code, _ := send(2)
 		return code == 503
 	})
 	time.Sleep(15 * time.Second) // test code: the outage itself
 	b.up(t)
-	eventually(t, 10*time.Second, "202 within 10 s of the broker's return", func() bool {
+	proctest.Eventually(t, 10*time.Second, "202 within 10 s of the broker's return", func() bool {
 		code, ids := send(3)
 		if code == 202 {
 			want = append(want, ids...)
@@ -172,7 +173,7 @@ func TestHookctlDevRidesOutBrokerRestart(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond) // test code: polling
 	}
-	if p.exited() {
+	if p.Exited() {
 		t.Fatal("hookctl dev exited")
 	}
 }

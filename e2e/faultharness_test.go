@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/platform/kafkatest"
+	"github.com/hookline/hookline/platform/proctest"
 	"github.com/hookline/hookline/schemas/record"
 	"github.com/hookline/hookline/schemas/topic"
 	"github.com/hookline/hookline/schemas/webhook"
@@ -109,7 +110,7 @@ func newFleet(t *testing.T, b *ownBroker, o fleetOpts) *fleet {
 	for range o.dispatchers {
 		f.addDispatcher()
 	}
-	apiAddr, prodOps := freeAddr(t), freeAddr(t)
+	apiAddr, prodOps := proctest.FreeAddr(t), proctest.FreeAddr(t)
 	prod := &member{name: "producer", ops: prodOps, env: f.with(map[string]string{
 		"HOOKLINE_ADDR":         apiAddr,
 		"HOOKLINE_ADMIN_ADDR":   prodOps,
@@ -139,7 +140,7 @@ func (f *fleet) run(m *member) { m.p = start(f.t, m.name, m.env) }
 // returns it without waiting for it to be ready.
 func (f *fleet) addRouter() *member {
 	f.nextID++
-	ops := freeAddr(f.t)
+	ops := proctest.FreeAddr(f.t)
 	m := &member{name: "router", ops: ops, env: f.with(map[string]string{
 		"HOOKLINE_ADMIN_ADDR":       ops,
 		"HOOKLINE_SOURCE_TOPICS":    f.source,
@@ -153,7 +154,7 @@ func (f *fleet) addRouter() *member {
 
 // addDispatcher starts one more dispatcher and returns it without waiting.
 func (f *fleet) addDispatcher() *member {
-	ops := freeAddr(f.t)
+	ops := proctest.FreeAddr(f.t)
 	m := &member{name: "dispatcher", ops: ops, env: f.with(map[string]string{
 		"HOOKLINE_ADMIN_ADDR":     ops,
 		"HOOKLINE_GROUP":          f.dispGroup,
@@ -170,8 +171,8 @@ func (f *fleet) addDispatcher() *member {
 func (f *fleet) kill(m *member) {
 	f.t.Helper()
 	f.kills++
-	_ = m.p.cmd.Process.Signal(syscall.SIGKILL)
-	<-m.p.done
+	_ = m.p.Cmd.Process.Signal(syscall.SIGKILL)
+	<-m.p.Done()
 }
 
 // stop SIGTERMs m and waits for it to drain and exit, failing the test if
@@ -179,15 +180,15 @@ func (f *fleet) kill(m *member) {
 func (f *fleet) stop(m *member) {
 	f.t.Helper()
 	f.kills++
-	_ = m.p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = m.p.Cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-m.p.done:
+	case <-m.p.Done():
 	case <-time.After(60 * time.Second):
 		f.t.Fatalf("%s did not exit within 60s of SIGTERM", m.name)
 	}
-	if code := m.p.cmd.ProcessState.ExitCode(); code != 0 {
-		b, _ := os.ReadFile(m.p.log)
-		f.t.Errorf("%s exited %d after SIGTERM:\n%s", m.name, code, tail(b, 2048))
+	if code := m.p.Cmd.ProcessState.ExitCode(); code != 0 {
+		b, _ := os.ReadFile(m.p.Log)
+		f.t.Errorf("%s exited %d after SIGTERM:\n%s", m.name, code, proctest.Tail(b, 2048))
 	}
 }
 
@@ -208,9 +209,9 @@ func (f *fleet) remove(m *member) {
 func (f *fleet) checkAlive() {
 	f.t.Helper()
 	for _, m := range append(slices.Clone(f.routers), f.disps...) {
-		if m.p.exited() {
-			b, _ := os.ReadFile(m.p.log)
-			f.t.Errorf("%s exited by itself:\n%s", m.name, tail(b, 2048))
+		if m.p.Exited() {
+			b, _ := os.ReadFile(m.p.Log)
+			f.t.Errorf("%s exited by itself:\n%s", m.name, proctest.Tail(b, 2048))
 		}
 	}
 }

@@ -1,6 +1,8 @@
 package e2e_test
 
 import (
+	"github.com/hookline/hookline/platform/proctest"
+
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -93,7 +95,7 @@ func loadedFleet(t *testing.T, b *ownBroker, rng *rand.Rand, o fleetOpts) (*flee
 	none := []*sub{f.subscribe("other", newFaultReceiver(t, answerOK), "other.type", nil)}
 	dlq := f.readDLQ()
 	l := f.startLoad(25, 0)
-	eventually(t, 60*time.Second, "the first 100 events accepted", func() bool {
+	proctest.Eventually(t, 60*time.Second, "the first 100 events accepted", func() bool {
 		if l.acceptedCount() >= 100 {
 			return true
 		}

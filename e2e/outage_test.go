@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/platform/kafkatest"
+	"github.com/hookline/hookline/platform/proctest"
 	"github.com/hookline/hookline/schemas/header"
 	"github.com/hookline/hookline/schemas/record"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -47,7 +48,7 @@ func startOwnBroker(t *testing.T) *ownBroker {
 		t.Skip("needs Maven on PATH to fetch the Kafka broker jars (deploy/kafka-local); none found")
 	}
 	port := func() string {
-		_, p, _ := net.SplitHostPort(freeAddr(t))
+		_, p, _ := net.SplitHostPort(proctest.FreeAddr(t))
 		return p
 	}
 	b := &ownBroker{runDir: t.TempDir()}
@@ -203,12 +204,12 @@ func TestRidesOutBrokerRestart(t *testing.T) {
 		}
 		return n
 	}
-	eventually(t, 60*time.Second, "100 events accepted before the outage", func() bool { return accepted() >= 100 })
+	proctest.Eventually(t, 60*time.Second, "100 events accepted before the outage", func() bool { return accepted() >= 100 })
 
 	logsAt := func() map[string]int {
 		m := map[string]int{}
 		for _, p := range procs {
-			m[p.name] = lines(t, p.log)
+			m[p.Name] = lines(t, p.Log)
 		}
 		return m
 	}
@@ -227,7 +228,7 @@ func TestRidesOutBrokerRestart(t *testing.T) {
 	outageResults := append([]ingest(nil), results[firstDuring:]...)
 	mu.Unlock()
 
-	eventually(t, 10*time.Second, "a 202 within 10 s of the broker's return", func() bool {
+	proctest.Eventually(t, 10*time.Second, "a 202 within 10 s of the broker's return", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, r := range results[firstDuring+len(outageResults):] {
@@ -239,7 +240,7 @@ func TestRidesOutBrokerRestart(t *testing.T) {
 	})
 	reaccept := time.Since(backAt)
 	after := accepted()
-	eventually(t, 60*time.Second, "100 more events accepted after the outage", func() bool { return accepted() >= after+100 })
+	proctest.Eventually(t, 60*time.Second, "100 more events accepted after the outage", func() bool { return accepted() >= after+100 })
 	stopLoad()
 	loadDone.Wait()
 
@@ -278,7 +279,7 @@ func TestRidesOutBrokerRestart(t *testing.T) {
 		}
 	}
 	mu.Unlock()
-	eventually(t, 120*time.Second, fmt.Sprintf("all %d accepted events at the receiver", len(want)), func() bool {
+	proctest.Eventually(t, 120*time.Second, fmt.Sprintf("all %d accepted events at the receiver", len(want)), func() bool {
 		recv.mu.Lock()
 		defer recv.mu.Unlock()
 		for id := range want {
@@ -296,19 +297,19 @@ func TestRidesOutBrokerRestart(t *testing.T) {
 		}
 	}
 	for _, p := range procs {
-		if p.exited() {
-			t.Errorf("%s exited during the outage", p.name)
+		if p.Exited() {
+			t.Errorf("%s exited during the outage", p.Name)
 		}
 	}
 	total := 0
 	for _, p := range procs {
-		n := during[p.name] - before[p.name]
+		n := during[p.Name] - before[p.Name]
 		total += n
-		t.Logf("%s wrote %d log lines during the %v outage", p.name, n, outage)
+		t.Logf("%s wrote %d log lines during the %v outage", p.Name, n, outage)
 		if testing.Verbose() {
-			b, _ := os.ReadFile(p.log)
+			b, _ := os.ReadFile(p.Log)
 			ls := strings.Split(string(b), "\n")
-			t.Logf("%s:\n%s", p.name, strings.Join(ls[before[p.name]:during[p.name]], "\n"))
+			t.Logf("%s:\n%s", p.Name, strings.Join(ls[before[p.Name]:during[p.Name]], "\n"))
 		}
 	}
 	t.Logf("outage %v (killed %s): %d requests, %d answered 503 (slowest %v), %d other; first 202 %v after the broker was back; %d events delivered exactly once; %d log lines in all during the outage",

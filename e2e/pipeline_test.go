@@ -1,6 +1,8 @@
 package e2e_test
 
 import (
+	"github.com/hookline/hookline/platform/proctest"
+
 	"context"
 	"encoding/json"
 	"io"
@@ -142,7 +144,7 @@ func TestSignedFanOutAndDeadLetters(t *testing.T) {
 	if err := s.c.Client(t).ProduceSync(t.Context(), &kgo.Record{Topic: s.source, Value: []byte("\x00not an event")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "deliveries to the accepting receivers", func() bool {
+	proctest.Eventually(t, 60*time.Second, "deliveries to the accepting receivers", func() bool {
 		return payments.count() == 1 && everything.count() == 3
 	})
 

@@ -1,6 +1,8 @@
 package e2e_test
 
 import (
+	"github.com/hookline/hookline/platform/proctest"
+
 	"bufio"
 	"net"
 	"os"
@@ -75,7 +77,7 @@ func seedListener(t *testing.T) (printed func(line string) bool) {
 		}
 		return false
 	}
-	eventually(t, 30*time.Second, "the seed listener to start", func() bool {
+	proctest.Eventually(t, 30*time.Second, "the seed listener to start", func() bool {
 		return printed("Webhook listener running on port 3000")
 	})
 	return printed
@@ -114,7 +116,7 @@ func TestSeedPaymentExample(t *testing.T) {
 	}, &accepted); code != 202 || len(accepted.IDs) != 1 {
 		t.Fatalf("publishing: %d %+v", code, accepted)
 	}
-	eventually(t, 60*time.Second, "the listener to handle the payment", func() bool {
+	proctest.Eventually(t, 60*time.Second, "the listener to handle the payment", func() bool {
 		return printed("Payment of $49.99 received for alice@example.com")
 	})
 }

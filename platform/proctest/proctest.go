@@ -39,14 +39,19 @@ type buildResult struct {
 
 // Main runs the tests of m, removes what Build built, and exits with the
 // tests' code.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run runs the tests of m, removes what Build built, and returns the
+// tests' code, for a TestMain with more to clean up.
+func Run(m *testing.M) int {
 	code := m.Run()
 	builds.Lock()
 	if builds.dir != "" {
 		os.RemoveAll(builds.dir)
+		builds.dir = ""
 	}
 	builds.Unlock()
-	os.Exit(code)
+	return code
 }
 
 // Build builds the main package pkg (such as "./cmd/router") of the module

@@ -98,7 +98,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 
 	e.store = subadmin.New(pub.Kafka(), e.table, names)
 	e.api = httpapi.New(o.cfg, pub, e.store, httpapi.WithHistory(history.New(pub.Kafka(), c.Opts(), names, 10*time.Second)))
-	e.srv = httptest.NewServer(e.api.Handler())
+	e.srv = httptest.NewServer(conforming(t, e.api.Handler()))
 	t.Cleanup(e.srv.Close)
 	return e
 }

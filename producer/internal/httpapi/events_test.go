@@ -396,7 +396,7 @@ func produceError(req *kmsg.ProduceRequest, code int16) *kmsg.ProduceResponse {
 
 func newServer(t testing.TB, s *httpapi.Server) string {
 	t.Helper()
-	srv := httptest.NewServer(s.Handler())
+	srv := httptest.NewServer(conforming(t, s.Handler()))
 	t.Cleanup(srv.Close)
 	return srv.URL
 }

@@ -138,7 +138,9 @@ func WithLogger(l *zap.Logger) Opt { return opt(func(s *Server) { s.log = l }) }
 // WithRecorder sets the metrics recorder; the default discards.
 func WithRecorder(r Recorder) Opt { return opt(func(s *Server) { s.rec = r }) }
 
-// WithCheck adds a readiness check that /readyz runs.
+// WithCheck adds a readiness check that /readyz runs on every request: c
+// must be cheap and must not reach the network. /readyz names a failing
+// check but does not show its error.
 func WithCheck(name string, c Check) Opt { return opt(func(s *Server) { s.checks[name] = c }) }
 
 // KafkaHealth says whether Kafka is reachable; *kafkahealth.Tracker.
@@ -188,6 +190,27 @@ func New(cfg Config, pub *publish.Client, subs *subadmin.Store, opts ...Opt) *Se
 		}
 		s.mux.Handle(pattern, s.instrument(pattern, h))
 	}
+	// Every other method of a known path, and any unknown path, gets the
+	// JSON error shape too (the mux alone would answer in plain text).
+	allowed := map[string][]string{}
+	var paths []string
+	for _, rt := range s.routes() {
+		if allowed[rt.path] == nil {
+			paths = append(paths, rt.path)
+		}
+		allowed[rt.path] = append(allowed[rt.path], rt.method)
+	}
+	for _, path := range paths {
+		allow := strings.Join(allowed[path], ", ")
+		s.mux.Handle(path, s.instrument("* "+path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeError(w, &apiError{status: http.StatusMethodNotAllowed, code: "method_not_allowed",
+				message: r.Method + " is not allowed on " + path + "; allowed: " + allow})
+		}))
+	}
+	s.mux.Handle("/", s.instrument("* /", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &apiError{status: http.StatusNotFound, code: "not_found", message: "no such route: " + r.URL.Path})
+	}))
 	return s
 }
 
@@ -336,11 +359,16 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// readyz answers on the public API port, so it names the checks that
+// fail but never their causes, which carry broker addresses and client
+// internals; the ops server's /readyz has the details. The checks read
+// state their owners keep current (the Kafka check is the health
+// tracker's last verdict), so a request never reaches Kafka.
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	failed := map[string]string{}
 	for name, c := range s.checks {
 		if err := c(); err != nil {
-			failed[name] = err.Error()
+			failed[name] = "not ready (details on the ops server's /readyz)"
 		}
 	}
 	if len(failed) > 0 {

@@ -4,6 +4,14 @@
 // (net.Dialer.Control), so a host name that resolves to a private address,
 // or a DNS answer that changes between check and use, is caught too.
 //
+// The table follows IANA's IPv4 and IPv6 Special-Purpose Address
+// Registries, as code.dny.dev/ssrf generates them, plus the ranges added
+// since (3fff::/20, 5f00::/16, both 2024). Like that package, an IPv6
+// address outside global unicast (2000::/3) is never public, so ranges
+// IANA sets aside later outside it are refused without a change here.
+// That package is not imported: it is not among the module versions this
+// project may use. TestClassify pins the table.
+//
 // An allow-list of prefixes overrides the refusal; local development and
 // tests allow 127.0.0.0/8. Allowing 0.0.0.0/0 and ::/0 turns the guard off.
 package ssrf
@@ -55,15 +63,23 @@ var (
 	}
 	sharedSpace = netip.MustParsePrefix("100.64.0.0/10")
 	reserved    = []netip.Prefix{
-		netip.MustParsePrefix("0.0.0.0/8"),       // "this network"
-		netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
-		netip.MustParsePrefix("192.0.2.0/24"),    // TEST-NET-1
-		netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
-		netip.MustParsePrefix("198.51.100.0/24"), // TEST-NET-2
-		netip.MustParsePrefix("203.0.113.0/24"),  // TEST-NET-3
-		netip.MustParsePrefix("240.0.0.0/4"),     // future use, and broadcast
-		netip.MustParsePrefix("100::/64"),        // discard-only
-		netip.MustParsePrefix("2001:db8::/32"),   // documentation
+		netip.MustParsePrefix("0.0.0.0/8"),         // "this network"
+		netip.MustParsePrefix("192.0.0.0/24"),      // IETF protocol assignments
+		netip.MustParsePrefix("192.0.2.0/24"),      // TEST-NET-1
+		netip.MustParsePrefix("192.31.196.0/24"),   // AS112-v4 (RFC 7535)
+		netip.MustParsePrefix("192.52.193.0/24"),   // AMT (RFC 7450)
+		netip.MustParsePrefix("192.88.99.0/24"),    // deprecated 6to4 relay anycast (RFC 7526)
+		netip.MustParsePrefix("192.175.48.0/24"),   // direct delegation AS112 service (RFC 7534)
+		netip.MustParsePrefix("198.18.0.0/15"),     // benchmarking
+		netip.MustParsePrefix("198.51.100.0/24"),   // TEST-NET-2
+		netip.MustParsePrefix("203.0.113.0/24"),    // TEST-NET-3
+		netip.MustParsePrefix("240.0.0.0/4"),       // future use, and broadcast
+		netip.MustParsePrefix("100::/64"),          // discard-only
+		netip.MustParsePrefix("2001::/23"),         // IETF protocol assignments (RFC 2928): PCP and TURN anycast, benchmarking, AMT, AS112, ORCHIDv2, Teredo
+		netip.MustParsePrefix("2001:db8::/32"),     // documentation
+		netip.MustParsePrefix("2620:4f:8000::/48"), // direct delegation AS112 service (RFC 7534)
+		netip.MustParsePrefix("3fff::/20"),         // documentation (RFC 9637, 2024)
+		netip.MustParsePrefix("5f00::/16"),         // SRv6 SIDs (RFC 9602, 2024)
 		// IPv6 forms whose IPv4 target cannot be read reliably, or that no
 		// webhook has a reason to use, are refused outright rather than
 		// classified by an embedded address:
@@ -71,16 +87,18 @@ var (
 		netip.MustParsePrefix("64:ff9b:1::/48"), // local-use NAT64 (RFC 8215): the embedding depends on the operator's prefix length
 		netip.MustParsePrefix("2001::/32"),      // Teredo: tunnels to an obfuscated IPv4 client through any relay
 	}
-	siteLocal = netip.MustParsePrefix("fec0::/10") // deprecated (RFC 3879), still routed site-locally by some networks
-	nat64     = netip.MustParsePrefix("64:ff9b::/96")
-	sixToFour = netip.MustParsePrefix("2002::/16")
+	siteLocal     = netip.MustParsePrefix("fec0::/10") // deprecated (RFC 3879), still routed site-locally by some networks
+	globalUnicast = netip.MustParsePrefix("2000::/3")  // the only IPv6 range IANA allocates for the internet
+	nat64         = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour     = netip.MustParsePrefix("2002::/16")
 )
 
 // Classify returns the class of ip. IPv4 addresses embedded in IPv6 ones
 // (IPv4-mapped, NAT64 64:ff9b::/96, 6to4 2002::/16) are classified by the
 // IPv4 address they reach. Other IPv6 forms that carry or reach an IPv4
 // address (IPv4-compatible ::/96, local-use NAT64 64:ff9b:1::/48, Teredo
-// 2001::/32) are Reserved whatever they embed: refused unless allowed.
+// 2001::/32) are Reserved whatever they embed: refused unless allowed. An
+// IPv6 address outside 2000::/3 that is no other class is Reserved.
 func Classify(ip netip.Addr) Class {
 	if !ip.IsValid() {
 		return Invalid
@@ -118,6 +136,9 @@ func Classify(ip netip.Addr) Class {
 		if p.Contains(ip) {
 			return Reserved
 		}
+	}
+	if ip.Is6() && !globalUnicast.Contains(ip) {
+		return Reserved // not global unicast: unallocated, or set aside
 	}
 	return Public
 }

@@ -72,10 +72,10 @@ func TestClassify(t *testing.T) {
 		{"::2", Reserved},                                  // IPv4-compatible ::0.0.0.2
 		{"64:ff9b:1::a00:1", Reserved},                     // local-use NAT64
 		{"64:ff9b:1:ffff::1", Reserved},                    // top of 64:ff9b:1::/48
-		{"64:ff9b:2::1", Public},                           // just above local-use NAT64
+		{"64:ff9b:2::1", Reserved},                         // above local-use NAT64, outside 2000::/3
 		{"2001:0:4136:e378:8000:63bf:3fff:fdd2", Reserved}, // Teredo
 		{"2001:0:ffff::1", Reserved},                       // top of 2001::/32
-		{"2001:1::1", Public},                              // just above Teredo
+		{"2001:1::1", Reserved},                            // PCP anycast, in 2001::/23
 		{"2001:4860:4860::8888", Public},                   // a public address in 2001::/16
 		{"192.0.2.1", Reserved},                            // TEST-NET-1
 		{"203.0.113.5", Reserved},                          // TEST-NET-3
@@ -86,9 +86,36 @@ func TestClassify(t *testing.T) {
 		{"126.255.255.255", Public},                        // just below loopback
 		{"128.0.0.0", Public},                              // just above loopback
 		{"223.255.255.255", Public},                        // just below multicast
-		{"fbff:ffff:ffff:ffff::1", Public},                 // just below fc00::/7
-		{"fe00::1", Public},                                // between fc00::/7 and fe80::/10
+		{"fbff:ffff:ffff:ffff::1", Reserved},               // just below fc00::/7, outside 2000::/3
+		{"fe00::1", Reserved},                              // between fc00::/7 and fe80::/10, outside 2000::/3
 		{"febf:ffff:ffff:ffff::1", LinkLocal},              // top of fe80::/10
+		// IANA special-purpose ranges beyond the classic ones.
+		{"192.31.196.1", Reserved},       // AS112-v4
+		{"192.52.193.1", Reserved},       // AMT
+		{"192.88.99.1", Reserved},        // 6to4 relay anycast
+		{"192.175.48.1", Reserved},       // AS112 direct delegation
+		{"192.0.0.9", Reserved},          // PCP anycast
+		{"192.0.0.170", Reserved},        // NAT64/DNS64 discovery
+		{"2001:2::1", Reserved},          // benchmarking
+		{"2001:3::1", Reserved},          // AMT
+		{"2001:4:112::1", Reserved},      // AS112-v6
+		{"2001:20::1", Reserved},         // ORCHIDv2
+		{"2001:1ff:ffff::1", Reserved},   // top of 2001::/23
+		{"2001:200::1", Public},          // just above 2001::/23
+		{"2620:4f:8000::1", Reserved},    // AS112 direct delegation
+		{"2620:4f:8001::1", Public},      // just above it
+		{"3fff::1", Reserved},            // documentation (RFC 9637)
+		{"3fff:fff:ffff::1", Reserved},   // top of 3fff::/20
+		{"3fff:1000::1", Public},         // just above it
+		{"5f00::1", Reserved},            // SRv6 SIDs (RFC 9602)
+		{"4000::1", Reserved},            // outside global unicast
+		{"1::1", Reserved},               // outside global unicast
+		{"::ffff:192.88.99.1", Reserved}, // mapped 6to4 relay anycast
+		{"64:ff9b::c0a8:101", Private},   // NAT64 of 192.168.1.1
+		{"2002:a9fe:a9fe::1", Metadata},  // 6to4 of 169.254.169.254
+		{"::ffff:a9fe:a9fe", Metadata},   // mapped metadata, hex
+		{"fd00:ec2::254%eth0", Metadata}, // with a zone
+		{"2001:4860:4860::8844", Public}, // outside 2001::/23
 	}
 	for _, tt := range tests {
 		t.Run(tt.ip, func(t *testing.T) {

@@ -306,11 +306,25 @@ func TestIdempotencyKey(t *testing.T) {
 	if reused.status != 422 || reused.errorOf(t).Error.Code != "idempotency_key_reused" {
 		t.Fatalf("reused key: %d %s", reused.status, reused.body)
 	}
-	// A refused request is not cached: fixing it under the same key works.
-	bad, _ := post(e.srv.URL, "order-2000", apiKey, `{"amount":1}`)
-	fixed, fixedIDs := post(e.srv.URL, "order-2000", apiKey, `{"amount":1}`)
-	if bad.status != 422 || fixed.status != 422 || fixedIDs != nil {
-		t.Fatalf("refused requests: %d then %d", bad.status, fixed.status)
+	// A refused request is not kept: the fixed request under the same key
+	// is accepted and produced (a kept refusal would answer it 422
+	// idempotency_key_reused, the body being another).
+	before := count(t, e.c, e.source)
+	bad, badIDs := post(e.srv.URL, "order-2000", apiKey, `{"amount":1}`)
+	if bad.status != 422 || badIDs != nil || bad.errorOf(t).Error.Code == "idempotency_key_reused" {
+		t.Fatalf("invalid event: %d %s, want 422 validation", bad.status, bad.body)
+	}
+	fixed, fixedIDs := post(e.srv.URL, "order-2000", apiKey, seedEvent)
+	if fixed.status != 202 || len(fixedIDs) != 1 || fixed.header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("fixed request under the refused one's key: %d %s, want 202 with one id, not replayed", fixed.status, fixed.body)
+	}
+	if n := count(t, e.c, e.source); n != before+1 {
+		t.Fatalf("%d records after the fixed request, want %d", n, before+1)
+	}
+	// From then on the key holds the accepted answer.
+	retried, retriedIDs := post(e.srv.URL, "order-2000", apiKey, seedEvent)
+	if retried.status != 202 || !reflect.DeepEqual(retriedIDs, fixedIDs) || retried.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retry of the fixed request: %d %v %s, want %v replayed", retried.status, retried.header, retried.body, fixedIDs)
 	}
 }
 

@@ -105,6 +105,7 @@ type Router struct {
 	validator    Validator
 	validatorSet bool
 	now          func() time.Time
+	after        func(time.Duration) <-chan time.Time // the BatchWait timer; tests replace it
 
 	out      outage       // touched by Run's goroutine only, except out.down and out.sinceNs
 	lastRead atomic.Int64 // unix ns of the last successful read from a broker
@@ -122,7 +123,7 @@ func New(cfg Config, subs Subscriptions, opts ...Option) (*Router, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	r := &Router{cfg: cfg, subs: subs, log: zap.NewNop(), rec: nopRecorder{}, now: time.Now, compiler: fanout.NewCompiler()}
+	r := &Router{cfg: cfg, subs: subs, log: zap.NewNop(), rec: nopRecorder{}, now: time.Now, after: time.After, compiler: fanout.NewCompiler()}
 	for _, o := range opts {
 		o.apply(r)
 	}
@@ -241,11 +242,14 @@ func (r *Router) session(ctx context.Context) error {
 		}
 	}
 
-	var missingSince time.Time
+	var missingSince, lastBegin time.Time
 	for {
 		fetches := sess.PollRecords(ctx, r.cfg.MaxPollRecords)
 		if fetches.IsClientClosed() || ctx.Err() != nil && fetches.Empty() {
 			return nil
+		}
+		if !fetches.Empty() {
+			fetches = r.gather(ctx, sess, fetches, lastBegin)
 		}
 		var fetchErr error
 		fetches.EachError(func(t string, p int32, err error) {
@@ -266,6 +270,7 @@ func (r *Router) session(ctx context.Context) error {
 			continue
 		}
 		began := time.Now()
+		lastBegin = began
 		committed, produceErr, endErr := r.transact(work, sess, fetches)
 		switch {
 		case endErr != nil:
@@ -308,6 +313,50 @@ func (r *Router) session(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// gather adds to fetches what arrives before Config.BatchWait has passed
+// since the previous transaction began (lastBegin), until the batch holds
+// MaxPollRecords: the time and size bounds of a transaction. A batch whose
+// time is already up is returned as it is. Fetch errors met while
+// gathering are left for the next poll to report; records that came with
+// them are kept.
+func (r *Router) gather(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches, lastBegin time.Time) kgo.Fetches {
+	n := fetches.NumRecords()
+	if r.cfg.BatchWait <= 0 || lastBegin.IsZero() || n >= r.cfg.MaxPollRecords {
+		return fetches
+	}
+	wait := r.cfg.BatchWait - time.Since(lastBegin)
+	if wait <= 0 {
+		return fetches
+	}
+	gctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	timer := r.after(wait)
+	go func() { // ends with gather at the latest (cancel is deferred)
+		select {
+		case <-timer:
+			cancel()
+		case <-gctx.Done():
+		}
+	}()
+	for n < r.cfg.MaxPollRecords {
+		more := sess.PollRecords(gctx, r.cfg.MaxPollRecords-n)
+		if more.IsClientClosed() {
+			break
+		}
+		more.EachPartition(func(p kgo.FetchTopicPartition) {
+			if len(p.Records) > 0 {
+				p.Err = nil
+				fetches = append(fetches, kgo.Fetch{Topics: []kgo.FetchTopic{{Topic: p.Topic, Partitions: []kgo.FetchPartition{p.FetchPartition}}}})
+				n += len(p.Records)
+			}
+		})
+		if gctx.Err() != nil {
+			break
+		}
+	}
+	return fetches
 }
 
 // recoverEnd handles a transaction whose End failed. As franz-go

@@ -19,6 +19,12 @@ const (
 	Tier           = "hookline-tier" // retry tier of a delivery; absent on the deliveries topic
 	ReplayOf       = "hookline-replay-of"
 
+	// AcceptedAt is set by the ingest API on the event records it writes:
+	// when it accepted the request (RFC 3339 with nanoseconds). The router
+	// copies it into Delivery.AcceptedAt, so each stage of an event's path
+	// can be timed.
+	AcceptedAt = "hookline-accepted-at"
+
 	// Dead-letter fields.
 	Stage      = "hookline-stage"
 	Reason     = "hookline-reason"

@@ -54,6 +54,11 @@ type Delivery struct {
 	ReplayOf string `json:"replay_of,omitempty"`
 	// RoutedAt is when the router produced the delivery.
 	RoutedAt time.Time `json:"routed_at,omitzero"`
+	// AcceptedAt is when the ingest API accepted the event (the source
+	// record's hookline-accepted-at header); zero for events written to
+	// Kafka by other means. With RoutedAt, the record timestamps and the
+	// attempt record it times each stage of an event's path.
+	AcceptedAt time.Time `json:"accepted_at,omitzero"`
 	// Tier is the retry tier the delivery is in: 0 on the deliveries
 	// topic, K on hookline.retry.K.
 	Tier int `json:"tier,omitempty"`
@@ -87,6 +92,22 @@ func (d Delivery) MarshalJSON() ([]byte, error) {
 // NewDelivery builds the fresh delivery of e to subscriptionID.
 func NewDelivery(e event.Event, subscriptionID string, now time.Time) Delivery {
 	return Delivery{V: Version, ID: DeliveryID(e.Source, e.ID, subscriptionID), SubscriptionID: subscriptionID, Event: e, RoutedAt: now.UTC()}
+}
+
+// AcceptedAt returns the time in r's hookline-accepted-at header (set by
+// the ingest API on the event records it writes), or the zero time when
+// r has none or it does not parse.
+func AcceptedAt(r *kgo.Record) time.Time {
+	for _, h := range r.Headers {
+		if h.Key == header.AcceptedAt {
+			t, err := time.Parse(time.RFC3339Nano, string(h.Value))
+			if err != nil {
+				return time.Time{}
+			}
+			return t
+		}
+	}
+	return time.Time{}
 }
 
 // Provenance is where a record came from.

@@ -140,6 +140,9 @@ func TestGolden(t *testing.T) {
 	answer := record.Idempotency{Key: record.IdempotencyKey("scope", "order-42"),
 		RequestHash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", Status: 202,
 		Body: json.RawMessage(`{"ids":["0195a1b2-c3d4-8e5f-a6b7-c8d9e0f1a2b3"]}`), CreatedAt: t1}
+	// A fresh delivery of an event the ingest API accepted.
+	accepted := record.NewDelivery(fixedEvent(), subID, t0)
+	accepted.AcceptedAt = t0.Add(-3 * time.Millisecond)
 	replay := fixedDelivery()
 	replay.ReplayOf = "hookline.dlq/0/12"
 	replay.Attempt = 0
@@ -153,6 +156,8 @@ func TestGolden(t *testing.T) {
 		{"subscription", func() (*kgo.Record, error) { return sub.Record("hookline.subscriptions") },
 			func(b []byte) (any, error) { return record.DecodeSubscription(b) }},
 		{"delivery", func() (*kgo.Record, error) { return dispatchDelivery.Record("hookline.retry.2") },
+			func(b []byte) (any, error) { return record.DecodeDelivery(b) }},
+		{"delivery-accepted", func() (*kgo.Record, error) { return accepted.Record("hookline.deliveries") },
 			func(b []byte) (any, error) { return record.DecodeDelivery(b) }},
 		{"delivery-replay", func() (*kgo.Record, error) { return replay.Record("hookline.deliveries") },
 			func(b []byte) (any, error) { return record.DecodeDelivery(b) }},

@@ -33,7 +33,8 @@ var version = []byte(strconv.Itoa(record.Version))
 
 // newDeliveryEncoder encodes ev once. It fails when the event cannot be
 // carried in a record (an extension named like a reserved attribute).
-func newDeliveryEncoder(topic string, ev *event.Event, now time.Time) (*deliveryEncoder, error) {
+// accepted is Delivery.AcceptedAt (zero: left out).
+func newDeliveryEncoder(topic string, ev *event.Event, now, accepted time.Time) (*deliveryEncoder, error) {
 	evJSON, err := ev.MarshalExact()
 	if err != nil {
 		return nil, err
@@ -49,6 +50,14 @@ func newDeliveryEncoder(topic string, ev *event.Event, now time.Time) (*delivery
 	if !now.IsZero() {
 		tail = append(tail, `,"routed_at":`...)
 		tail = append(tail, routedAt...)
+	}
+	if !accepted.IsZero() {
+		acceptedAt, err := json.Marshal(accepted)
+		if err != nil {
+			return nil, err
+		}
+		tail = append(tail, `,"accepted_at":`...)
+		tail = append(tail, acceptedAt...)
 	}
 	tail = append(tail, `,"event":`...)
 	tail = append(tail, evJSON...)

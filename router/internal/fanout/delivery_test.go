@@ -13,11 +13,12 @@ import (
 
 // checkSameRecord fails unless the encoder's record of ev to sub is the
 // one record.NewDelivery(...).Record produces, byte for byte.
-func checkSameRecord(t *testing.T, ev event.Event, sub string, now time.Time) {
+func checkSameRecord(t *testing.T, ev event.Event, sub string, now, accepted time.Time) {
 	t.Helper()
 	d := record.NewDelivery(ev, sub, now)
+	d.AcceptedAt = accepted
 	want, wantErr := d.Record("deliveries")
-	enc, err := newDeliveryEncoder("deliveries", &ev, now)
+	enc, err := newDeliveryEncoder("deliveries", &ev, now, accepted)
 	if (err != nil) != (wantErr != nil) {
 		t.Fatalf("encoder error %v, record error %v", err, wantErr)
 	}
@@ -54,8 +55,9 @@ func TestDeliveryEncoderMatchesRecord(t *testing.T) {
 	noTime.Time = time.Time{}
 	for _, ev := range []event.Event{routetest.Payment("p1", 12.5), withExt, text, spaced, reserved, noTime} {
 		for _, now := range []time.Time{routetest.Epoch, time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("x", 3600)), {}} {
-			checkSameRecord(t, ev, "sub-1", now)
-			checkSameRecord(t, ev, `sub "quoted" <&>`, now)
+			checkSameRecord(t, ev, "sub-1", now, time.Time{})
+			checkSameRecord(t, ev, `sub "quoted" <&>`, now, time.Time{})
+			checkSameRecord(t, ev, "sub-1", now, time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC))
 		}
 	}
 }
@@ -72,6 +74,6 @@ func FuzzDeliveryEncoder(f *testing.F) {
 		if err != nil {
 			return
 		}
-		checkSameRecord(t, ev, sub, time.Unix(0, nanos))
+		checkSameRecord(t, ev, sub, time.Unix(0, nanos), time.Unix(0, nanos/3).UTC())
 	})
 }

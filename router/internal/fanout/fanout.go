@@ -153,7 +153,7 @@ func (r *Router) Route(set *Set, rec *kgo.Record, now time.Time) Result {
 		}
 		if enc == nil {
 			var err error
-			if enc, err = newDeliveryEncoder(r.cfg.Deliveries, &ev, now); err != nil {
+			if enc, err = newDeliveryEncoder(r.cfg.Deliveries, &ev, now, record.AcceptedAt(rec)); err != nil {
 				// The event decoded, so this is an event the record
 				// format cannot carry, for any subscription.
 				dl := r.deadLetter(rec, &ev, record.ReasonInvalidEvent, fmt.Errorf("encoding delivery: %w", err), now)
@@ -182,6 +182,7 @@ func (r *Router) Route(set *Set, rec *kgo.Record, now time.Time) Result {
 // nil only if no dead letter can be encoded at all.
 func (r *Router) filterDeadLetter(rec *kgo.Record, ev *event.Event, sub *record.Subscription, cause error, now time.Time) *kgo.Record {
 	d := record.NewDelivery(*ev, sub.ID, now)
+	d.AcceptedAt = record.AcceptedAt(rec)
 	dl := record.DeadLetter{
 		V:         record.Version,
 		Delivery:  &d,

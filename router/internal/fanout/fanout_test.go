@@ -251,6 +251,9 @@ func checkDeliveries(t *testing.T, in *kgo.Record, res fanout.Result, wantSubs [
 		if d.Attempt != 0 || !d.RoutedAt.Equal(now) {
 			t.Errorf("attempt %d routed at %v, want a fresh delivery routed at %v", d.Attempt, d.RoutedAt, now)
 		}
+		if want := record.AcceptedAt(in); !d.AcceptedAt.Equal(want) {
+			t.Errorf("accepted at %v, want %v (the source record's %s)", d.AcceptedAt, want, header.AcceptedAt)
+		}
 		if !bytes.Equal(d.Event.Data, res.Event.Data) || d.Event.ID != res.Event.ID || d.Event.Type != res.Event.Type {
 			t.Errorf("delivered event %+v, want %+v", d.Event, *res.Event)
 		}
@@ -320,6 +323,48 @@ func checkFilterDeadLetter(t *testing.T, in *kgo.Record, res fanout.Result, r *k
 // delivery for its subscription but one filter_error dead letter carrying
 // that delivery, while the other subscriptions get theirs; and that an
 // event whose only candidate filter fails is unmatched and dead-lettered.
+// TestRouteCarriesAcceptedAt: a delivery records when the ingest API
+// accepted its event (the source record's hookline-accepted-at header),
+// so each stage of the event's path can be timed; records without the
+// header, or with one that does not parse, are routed as before.
+func TestRouteCarriesAcceptedAt(t *testing.T) {
+	t.Parallel()
+	set, _ := fanout.NewCompiler().Compile(subscriptions())
+	r := fanout.New(config(t))
+	accepted := now.Add(-1500 * time.Microsecond)
+	for _, tt := range []struct {
+		name, value string
+		want        time.Time
+	}{
+		{"stamped", accepted.Format(time.RFC3339Nano), accepted},
+		{"unstamped", "", time.Time{}},
+		{"garbled", "yesterday", time.Time{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			in := at(routetest.Binary(src, routetest.Payment("acc-"+tt.name, 12)), 0, 1)
+			if tt.value != "" {
+				in.Headers = append(in.Headers, kgo.RecordHeader{Key: header.AcceptedAt, Value: []byte(tt.value)})
+			}
+			res := r.Route(set, in, now)
+			if res.Reason != "" || res.Deliveries == 0 {
+				t.Fatalf("routed %d deliveries, reason %q: %v", res.Deliveries, res.Reason, res.Err)
+			}
+			for _, out := range res.Records {
+				if out.Topic != deliveries {
+					continue
+				}
+				d, err := record.DecodeDelivery(out.Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !d.AcceptedAt.Equal(tt.want) {
+					t.Errorf("delivery to %s accepted at %v, want %v", d.SubscriptionID, d.AcceptedAt, tt.want)
+				}
+			}
+		})
+	}
+}
+
 func TestRouteFilterError(t *testing.T) {
 	t.Parallel()
 	set, failed := fanout.NewCompiler().Compile([]*record.Subscription{

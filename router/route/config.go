@@ -20,8 +20,8 @@ const (
 	DefaultMaxPollRecords = 1000
 	// DefaultBatchWait is the least time between the starts of two
 	// transactions; see Config.BatchWait.
-	DefaultBatchWait = 5 * time.Millisecond
-	DefaultDrainTimeout   = 10 * time.Second
+	DefaultBatchWait    = 5 * time.Millisecond
+	DefaultDrainTimeout = 10 * time.Second
 	// DefaultTransactionTimeout bounds how long a transaction left open by
 	// an instance that crashed and did not come back (a new transactional
 	// id) blocks its partitions' consumption.

@@ -32,6 +32,7 @@ type Config struct {
 	Kafka       kclient.Config
 	Log         logging.Config
 	AdminAddr   string // ops server (metrics, health); default ":9103"
+	Pprof       bool   // serve /debug/pprof/ on the ops server; default off
 	TopicPrefix string // default "hookline."
 
 	Group            string
@@ -67,6 +68,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Kafka.RegisterFlags(fs)
 	c.Log.RegisterFlags(fs)
 	fs.StringVar(&c.AdminAddr, "admin-addr", DefaultAdminAddr, "address of the ops server (/metrics, /healthz, /readyz)")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles (CPU, heap, goroutines, traces) under /debug/pprof/ on the ops server; off by default: they reveal internals to whoever reaches --admin-addr")
 	fs.StringVar(&c.TopicPrefix, "topic-prefix", topic.DefaultPrefix, "prefix of Hookline's topic names")
 	fs.StringVar(&c.Group, "group", deliver.DefaultGroup, "consumer group of the deliveries topic")
 	fs.IntVar(&c.Window, "window", deliver.DefaultWindow, "most records per partition held between fetch and commit; fetching pauses when full")
@@ -247,7 +249,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	ops := opshttp.New(cfg.AdminAddr, reg, log.Named("ops"))
+	ops := opshttp.New(cfg.AdminAddr, reg, log.Named("ops"), opshttp.WithPprof(cfg.Pprof))
 	ops.AddCheck("subscriptions", table.Check)
 	ops.AddCheck("dispatcher", d.Check)
 

@@ -1,7 +1,8 @@
 // Package opshttp serves the operations endpoints of every Hookline binary:
 // /metrics (Prometheus, plus hookline_ready, which mirrors /readyz),
 // /healthz (the process is up) and /readyz (every registered readiness
-// check passes).
+// check passes), and, when enabled with WithPprof, the Go runtime's
+// profiles under /debug/pprof/.
 package opshttp
 
 import (
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"sync"
 	"time"
@@ -24,9 +26,10 @@ type Check func() error
 
 // Server is the operations HTTP server.
 type Server struct {
-	addr string
-	log  *zap.Logger
-	mux  *http.ServeMux
+	addr  string
+	log   *zap.Logger
+	mux   *http.ServeMux
+	pprof bool // serve /debug/pprof/
 
 	mu     sync.Mutex
 	checks map[string]Check
@@ -34,13 +37,32 @@ type Server struct {
 	ready  chan struct{} // closed once listening
 }
 
+// Option configures a Server.
+type Option interface{ apply(*Server) }
+
+type optFunc func(*Server)
+
+func (f optFunc) apply(s *Server) { f(s) }
+
+// WithPprof serves the Go runtime's profiles (net/http/pprof) under
+// /debug/pprof/ when on: CPU (/debug/pprof/profile?seconds=N), heap,
+// allocs, goroutine, mutex, block and execution traces. Default off: the
+// profiles reveal internals (command line included) to whoever reaches the
+// ops port, and a CPU profile or trace costs CPU while it runs.
+func WithPprof(on bool) Option {
+	return optFunc(func(s *Server) { s.pprof = on })
+}
+
 // New returns a server for addr (":9090", or "127.0.0.1:0" in tests)
 // exposing gatherer's metrics. log may be nil.
-func New(addr string, gatherer prometheus.Gatherer, log *zap.Logger) *Server {
+func New(addr string, gatherer prometheus.Gatherer, log *zap.Logger, opts ...Option) *Server {
 	if log == nil {
 		log = zap.NewNop()
 	}
 	s := &Server{addr: addr, log: log, mux: http.NewServeMux(), checks: map[string]Check{}, ready: make(chan struct{})}
+	for _, o := range opts {
+		o.apply(s)
+	}
 	// hookline_ready mirrors /readyz, so alerts need not probe it.
 	own := prometheus.NewRegistry()
 	own.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hookline_ready",
@@ -55,6 +77,15 @@ func New(addr string, gatherer prometheus.Gatherer, log *zap.Logger) *Server {
 		fmt.Fprintln(w, "ok")
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	if s.pprof {
+		// On this server's own mux: the package's init also registers
+		// them on http.DefaultServeMux, which nothing here serves.
+		s.mux.HandleFunc("/debug/pprof/", pprof.Index) // named profiles too: heap, allocs, goroutine...
+		s.mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		s.mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		s.mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		s.mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return s
 }
 

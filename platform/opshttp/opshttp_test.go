@@ -67,3 +67,46 @@ func TestEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPprof checks that /debug/pprof/ is served only with WithPprof(true):
+// the index, a named profile and a short CPU profile.
+func TestPprof(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []opshttp.Option
+		want int
+	}{
+		{"default", nil, http.StatusNotFound},
+		{"off", []opshttp.Option{opshttp.WithPprof(false)}, http.StatusNotFound},
+		{"on", []opshttp.Option{opshttp.WithPprof(true)}, http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := opshttp.New("127.0.0.1:0", prometheus.NewRegistry(), nil, tt.opts...)
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() { done <- s.Run(ctx) }()
+			t.Cleanup(func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Error(err)
+				}
+			})
+			<-s.Listening()
+			base := "http://" + s.Addr()
+			for _, path := range []string{"/debug/pprof/", "/debug/pprof/goroutine?debug=1", "/debug/pprof/cmdline", "/debug/pprof/profile?seconds=1"} {
+				code, body := get(t, base+path)
+				if code != tt.want {
+					t.Errorf("GET %s: %d, want %d", path, code, tt.want)
+				}
+				if tt.want == http.StatusOK && path == "/debug/pprof/goroutine?debug=1" && !strings.Contains(body, "goroutine profile:") {
+					t.Errorf("GET %s: not a goroutine profile: %.200q", path, body)
+				}
+			}
+			// The other endpoints are there either way.
+			if code, _ := get(t, base+"/healthz"); code != http.StatusOK {
+				t.Errorf("healthz %d", code)
+			}
+		})
+	}
+}

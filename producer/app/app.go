@@ -46,6 +46,7 @@ type Config struct {
 
 	Addr        string // HTTP API; default ":8080"
 	AdminAddr   string // ops server (/metrics, /healthz, /readyz); default ":9101"
+	Pprof       bool   // serve /debug/pprof/ on the ops server; default off
 	TopicPrefix string // prefix of Hookline's topics; default "hookline."
 	SourceTopic string // topic events are produced to; default "events"
 
@@ -85,6 +86,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Log.RegisterFlags(fs)
 	fs.StringVar(&c.Addr, "addr", ":8080", "listen address of the HTTP API")
 	fs.StringVar(&c.AdminAddr, "admin-addr", DefaultAdminAddr, "listen address of the ops server (/metrics, /healthz, /readyz)")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles (CPU, heap, goroutines, traces) under /debug/pprof/ on the ops server; off by default: they reveal internals to whoever reaches --admin-addr")
 	fs.StringVar(&c.TopicPrefix, "topic-prefix", topic.DefaultPrefix, "prefix of Hookline's topics")
 	fs.StringVar(&c.SourceTopic, "source-topic", topic.DefaultSource, "topic events are produced to")
 	fs.Var(&c.APIKeys, "api-keys", "comma-separated admin API keys (every scope), sent as Authorization: Bearer <key>")
@@ -280,7 +282,7 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, listening chan<- str
 		httpapi.WithCheck("idempotency", answers.Check),
 		httpapi.WithCheck("kafka", health.Check),
 		httpapi.WithKafkaHealth(health))
-	ops := opshttp.New(cfg.AdminAddr, reg, log.Named("ops"))
+	ops := opshttp.New(cfg.AdminAddr, reg, log.Named("ops"), opshttp.WithPprof(cfg.Pprof))
 	ops.AddCheck("subscriptions", table.Check)
 	ops.AddCheck("event-types", types.Check)
 	ops.AddCheck("idempotency", answers.Check)

@@ -39,6 +39,7 @@ type Config struct {
 	Log   logging.Config
 
 	AdminAddr   string // ops server (/metrics, /healthz, /readyz); default ":9102"
+	Pprof       bool   // serve /debug/pprof/ on the ops server; default off
 	TopicPrefix string // prefix of Hookline's topics; default "hookline."
 
 	Sources     flagenv.StringList // source topics; default "events"
@@ -74,6 +75,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Kafka.RegisterFlags(fs)
 	c.Log.RegisterFlags(fs)
 	fs.StringVar(&c.AdminAddr, "admin-addr", DefaultAdminAddr, "listen address of the ops server (/metrics, /healthz, /readyz)")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles (CPU, heap, goroutines, traces) under /debug/pprof/ on the ops server; off by default: they reveal internals to whoever reaches --admin-addr")
 	fs.StringVar(&c.TopicPrefix, "topic-prefix", topic.DefaultPrefix, "prefix of Hookline's topics")
 	c.Sources = flagenv.StringList{topic.DefaultSource}
 	fs.Var(&c.Sources, "source-topics", "comma-separated topics to route events from")
@@ -217,7 +219,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	ops := opshttp.New(cfg.AdminAddr, reg, log.Named("ops"))
+	ops := opshttp.New(cfg.AdminAddr, reg, log.Named("ops"), opshttp.WithPprof(cfg.Pprof))
 	ops.AddCheck("subscriptions", table.Check)
 	ops.AddCheck("event-types", types.Check)
 	ops.AddCheck("router", router.Check)

@@ -5,11 +5,9 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/platform/kafkatest"
+	"github.com/hookline/hookline/platform/proctest"
 )
 
 const (
@@ -24,50 +23,13 @@ const (
 	seedEvent = `{"type":"payment_success","amount":49.99,"customer":"jane@example.com"}`
 )
 
-var (
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
-	buildDir  string
-)
-
 // build compiles the producer binary once per test run.
 func build(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "producer-bin")
-		if buildErr != nil {
-			return
-		}
-		binary = filepath.Join(buildDir, "producer")
-		out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
-		if err != nil {
-			buildErr = errors.New(string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("building the producer: %v", buildErr)
-	}
-	return binary
+	return proctest.Build(t, ".", ".")
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if buildDir != "" {
-		_ = os.RemoveAll(buildDir)
-	}
-	os.Exit(code)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func TestMain(m *testing.M) { proctest.Main(m) }
 
 // syncBuffer is a bytes.Buffer safe to read while the process writes.
 type syncBuffer struct {
@@ -91,7 +53,7 @@ func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 	bin := build(t)
 	c := kafkatest.New(t)
 	names, source := c.Hookline(t, 3, 1)
-	addr, ops := freeAddr(t), freeAddr(t)
+	addr, ops := proctest.FreeAddr(t), proctest.FreeAddr(t)
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(),
 		"HOOKLINE_BROKERS="+strings.Join(c.Brokers, ","),
@@ -168,7 +130,7 @@ func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 
 func TestBinaryRefusesToStartWithoutKeys(t *testing.T) {
 	bin := build(t)
-	cmd := exec.Command(bin, "--addr", freeAddr(t), "--admin-addr", freeAddr(t))
+	cmd := exec.Command(bin, "--addr", proctest.FreeAddr(t), "--admin-addr", proctest.FreeAddr(t))
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError

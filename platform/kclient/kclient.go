@@ -11,13 +11,17 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hookline/hookline/platform/flagenv"
 	"github.com/hookline/hookline/platform/logging"
 	"github.com/hookline/hookline/schemas/topic"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -179,11 +183,75 @@ func Logger(log *zap.Logger) kgo.Opt {
 // Metrics returns the option that records client metrics into reg under
 // the hookline_kafka namespace. Register it once per registry and client
 // name; name distinguishes several clients in one process.
+//
+// kprom names two gauges like counters (buffered_fetch_records_total,
+// buffered_produce_records_total); they are exported without the _total
+// suffix, as hookline_kafka_buffered_fetch_records and
+// hookline_kafka_buffered_produce_records.
 func Metrics(reg prometheus.Registerer, name string) kgo.Opt {
 	m := kprom.NewMetrics("hookline_kafka",
-		kprom.Registerer(prometheus.WrapRegistererWith(prometheus.Labels{"client": name}, reg)),
+		kprom.Registerer(&gaugeRenamer{Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"client": name}, reg)}),
 		kprom.Gatherer(prometheus.NewRegistry()))
 	return kgo.WithHooks(m)
+}
+
+// gaugeRenamer registers collectors into its Registerer, but a gauge whose
+// name ends in _total (a counter's suffix) under the name without it.
+type gaugeRenamer struct {
+	prometheus.Registerer
+	mu      sync.Mutex
+	renamed map[prometheus.Collector]prometheus.Collector
+}
+
+// descFields reads a Desc's name and help, which client_golang shows
+// only through its String method.
+var descFields = regexp.MustCompile(`^Desc\{fqName: "((?:[^"\\]|\\.)*)", help: "((?:[^"\\]|\\.)*)"`)
+
+func (r *gaugeRenamer) Register(c prometheus.Collector) error {
+	g, ok := c.(prometheus.Metric)
+	if !ok {
+		return r.Registerer.Register(c)
+	}
+	var sample dto.Metric
+	f := descFields.FindStringSubmatch(g.Desc().String())
+	if f == nil || !strings.HasSuffix(f[1], "_total") || g.Write(&sample) != nil || sample.Gauge == nil {
+		return r.Registerer.Register(c)
+	}
+	help, _ := strconv.Unquote(`"` + f[2] + `"`)
+	renamed := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: strings.TrimSuffix(f[1], "_total"), Help: help}, func() float64 {
+		var m dto.Metric
+		_ = g.Write(&m)
+		return m.GetGauge().GetValue()
+	})
+	if err := r.Registerer.Register(renamed); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.renamed == nil {
+		r.renamed = map[prometheus.Collector]prometheus.Collector{}
+	}
+	r.renamed[c] = renamed
+	return nil
+}
+
+func (r *gaugeRenamer) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+func (r *gaugeRenamer) Unregister(c prometheus.Collector) bool {
+	r.mu.Lock()
+	renamed, ok := r.renamed[c]
+	delete(r.renamed, c)
+	r.mu.Unlock()
+	if ok {
+		return r.Registerer.Unregister(renamed)
+	}
+	return r.Registerer.Unregister(c)
 }
 
 // EnsureTopics creates the topics in specs that do not exist yet and

@@ -12,6 +12,9 @@ import (
 	"github.com/hookline/hookline/platform/kafkatest"
 	"github.com/hookline/hookline/platform/kclient"
 	"github.com/hookline/hookline/schemas/topic"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func TestValidate(t *testing.T) {
@@ -99,5 +102,40 @@ func TestEnsureTopicsIsIdempotent(t *testing.T) {
 	}
 	if p := len(td[names.Deliveries()].Partitions); p != 2 {
 		t.Fatalf("deliveries has %d partitions, want 2", p)
+	}
+}
+
+// TestMetricsNames: the client metrics pass promlint (kprom's two
+// buffered-records gauges are exported without their counter suffix), and
+// closing the client unregisters them all.
+func TestMetricsNames(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"), kclient.Metrics(reg, "test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, mf := range mfs {
+		got[mf.GetName()] = true
+	}
+	for _, want := range []string{"hookline_kafka_buffered_fetch_records", "hookline_kafka_buffered_produce_records", "hookline_kafka_buffered_fetch_bytes"} {
+		if !got[want] {
+			t.Errorf("no %s in %v", want, got)
+		}
+	}
+	problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+	cl.Close()
+	if mfs, _ := reg.Gather(); len(mfs) != 0 {
+		t.Errorf("%d families left after the client closed", len(mfs))
 	}
 }

@@ -43,7 +43,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		txn: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "transaction_duration_seconds",
 			Help:    "Time from beginning a transaction to its commit or abort, by outcome.",
 			Buckets: prometheus.ExponentialBuckets(0.002, 2, 14)}, []string{"outcome"}),
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "consumer_lag",
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "consumer_lag_records",
 			Help: "Records of a source partition after the last committed batch."}, []string{"topic", "partition"}),
 		subs: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "active_subscriptions",
 			Help: "Active subscriptions in the router's table."}),

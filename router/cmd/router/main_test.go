@@ -305,7 +305,7 @@ func checkOps(t *testing.T, p *proc) {
 		"hookline_router_events_consumed_total", "hookline_router_deliveries_produced_total",
 		"hookline_router_matches_per_event_bucket", `hookline_router_invalid_events_total{reason="schema_violation"}`,
 		`hookline_router_filter_errors_total{kind="eval"}`, `hookline_router_transaction_duration_seconds_count{outcome="committed"}`,
-		"hookline_router_consumer_lag", "hookline_router_active_subscriptions 12", "hookline_kafka_",
+		"hookline_router_consumer_lag_records", "hookline_router_active_subscriptions 12", "hookline_kafka_",
 	} {
 		if !strings.Contains(body, m) {
 			t.Errorf("/metrics lacks %s", m)

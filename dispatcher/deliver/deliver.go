@@ -238,12 +238,15 @@ func New(cfg Config, subs Subscriptions, kafka []kgo.Opt, opts ...Opt) (*Dispatc
 		d.tiers[cfg.Topics.Retry(k+1)] = k + 1
 	}
 	d.http = post.New(post.Config{
-		Retries:             cfg.Retries,
-		WaitMin:             cfg.RetryWaitMin,
-		WaitMax:             cfg.RetryWaitMax,
-		RetryAfterMax:       cfg.RetryAfterMax,
-		MaxResponseBytes:    cfg.MaxResponseBytes,
-		MaxIdleConnsPerHost: min(cfg.MaxConcurrency, 64),
+		Retries:          cfg.Retries,
+		WaitMin:          cfg.RetryWaitMin,
+		WaitMax:          cfg.RetryWaitMax,
+		RetryAfterMax:    cfg.RetryAfterMax,
+		MaxResponseBytes: cfg.MaxResponseBytes,
+		// An endpoint may take every slot: with fewer idle connections
+		// than requests in flight, each request over the limit closes its
+		// connection when done and the next one dials again.
+		MaxIdleConnsPerHost: cfg.MaxConcurrency,
 		// Idle connections to every endpoint ever called are capped too.
 		MaxIdleConns: max(4*cfg.MaxConcurrency, 256),
 		Allow:        cfg.AllowCIDRs,

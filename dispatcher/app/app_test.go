@@ -6,12 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/hookline/hookline/dispatcher/internal/retry"
 	"github.com/hookline/hookline/platform/kafkatest"
+	"github.com/hookline/hookline/platform/proctest"
 	"github.com/hookline/hookline/schemas/event"
 	"github.com/hookline/hookline/schemas/record"
 	"github.com/hookline/hookline/schemas/topic"
@@ -97,17 +96,6 @@ func TestDeliverConfigMapping(t *testing.T) {
 	if len(dc.AllowCIDRs) != 2 || dc.Topics.Deliveries() != "x.deliveries" || !strings.HasPrefix(dc.UserAgent, "Hookline/") {
 		t.Errorf("mapped config %+v", dc)
 	}
-}
-
-// freeAddr returns a loopback address nothing listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 type hookEnv struct {
@@ -312,7 +300,7 @@ func TestRunInProcess(t *testing.T) {
 	subs, dels, ids := subsAndDeliveries(t, h, s, 2, 25, 0)
 	h.put(t, subs...)
 	h.put(t, dels...)
-	admin := freeAddr(t)
+	admin := proctest.FreeAddr(t)
 	group := kafkatest.Name(t, "dispatcher")
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
@@ -380,32 +368,13 @@ func TestRunInProcess(t *testing.T) {
 	}
 }
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
 // binary builds the dispatcher once per test run.
 func binary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "dispatcher-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "dispatcher")
-		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/dispatcher").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+	return proctest.Build(t, "..", "./cmd/dispatcher")
 }
+
+func TestMain(m *testing.M) { proctest.Main(m) }
 
 // process is the dispatcher binary running.
 type process struct {

@@ -37,6 +37,7 @@ type Config struct {
 
 	Group            string
 	Window           int
+	WindowBytes      int64
 	MaxConcurrency   int
 	Retries          int
 	RetryWaitMin     time.Duration
@@ -71,7 +72,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles (CPU, heap, goroutines, traces) under /debug/pprof/ on the ops server; off by default: they reveal internals to whoever reaches --admin-addr")
 	fs.StringVar(&c.TopicPrefix, "topic-prefix", topic.DefaultPrefix, "prefix of Hookline's topic names")
 	fs.StringVar(&c.Group, "group", deliver.DefaultGroup, "consumer group of the deliveries topic")
-	fs.IntVar(&c.Window, "window", deliver.DefaultWindow, "most records per partition held between fetch and commit; fetching pauses when full")
+	fs.IntVar(&c.Window, "window", deliver.DefaultWindow, "most records per partition between the committed offset and the last one taken in, finished ones included; fetching the partition pauses when full")
+	fs.Int64Var(&c.WindowBytes, "window-bytes", deliver.DefaultWindowBytes, "most bytes of unfinished records (key, value, headers) held in all windows together; a partition whose next record does not fit waits until a quarter is free")
 	fs.IntVar(&c.MaxConcurrency, "max-concurrency", deliver.DefaultMaxConcurrency, "most concurrent HTTP requests in all")
 	fs.IntVar(&c.Retries, "retries", deliver.DefaultRetries, "quick in-process retries after a failed first attempt (network error, timeout, 408, 429, 5xx without Retry-After), before the retry tiers")
 	fs.StringVar(&c.RetrySchedule, "retry-schedule", retry.DefaultSchedule.String(), "comma-separated delay before each retry tier (topic hookline.retry.K waits the K-th), each spread by ±20%; after the last tier a delivery is dead-lettered exhausted. At most as many tiers as retry topics (hookctl topics init --retry-levels)")
@@ -87,7 +89,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.BreakerRatio, "breaker-ratio", deliver.DefaultBreakerRatio, "failure ratio over the last minute (at least 20 requests) that opens a breaker")
 	fs.DurationVar(&c.BreakerOpen, "breaker-open", deliver.DefaultBreakerOpen, "how long an open breaker sends deliveries to their next retry tier without a request before one probe (a subscription's breaker_open_ms overrides)")
 	fs.DurationVar(&c.DisableAfter, "disable-after", deliver.DefaultDisableAfter, "disable a subscription (reason failing) whose requests failed for this long without a success; 0 never")
-	fs.IntVar(&c.LaneBacklog, "lane-backlog", deliver.DefaultLaneBacklog, "deliveries of one unordered subscription held in the windows; more wait in the retry path so others on the partition are not held up")
+	fs.IntVar(&c.LaneBacklog, "lane-backlog", deliver.DefaultLaneBacklog, "when --window-bytes is spent, deliveries of one unordered subscription kept queued; the ones beyond wait in the retry path so the records behind them (other subscriptions') can be read")
 	fs.IntVar(&c.MaxRecordBytes, "max-record-bytes", deliver.DefaultMaxRecordBytes, "largest dead letter produced (larger ones are cut and flagged); keep at or below the DLQ topic's max.message.bytes")
 	fs.IntVar(&c.MaxPollRecords, "max-poll-records", deliver.DefaultMaxPollRecords, "most records taken from the Kafka client per poll")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", 45*time.Second, "consumer group session timeout")
@@ -111,6 +113,7 @@ func (c *Config) deliverConfig() (deliver.Config, error) {
 		Topics:           topic.New(c.TopicPrefix),
 		Group:            c.Group,
 		Window:           c.Window,
+		WindowBytes:      c.WindowBytes,
 		MaxConcurrency:   c.MaxConcurrency,
 		Retries:          c.Retries,
 		RetryWaitMin:     c.RetryWaitMin,
@@ -157,6 +160,7 @@ func (c *Config) deliverConfig() (deliver.Config, error) {
 		bad        bool
 	}{
 		{"--window", "positive", c.Window <= 0},
+		{"--window-bytes", "positive", c.WindowBytes <= 0},
 		{"--max-concurrency", "positive", c.MaxConcurrency <= 0},
 		{"--max-poll-records", "positive", c.MaxPollRecords <= 0},
 		{"--max-response-bytes", "positive", c.MaxResponseBytes <= 0},

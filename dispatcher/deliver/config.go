@@ -14,7 +14,8 @@ import (
 // Defaults of Config.
 const (
 	DefaultGroup            = "hookline-dispatcher"
-	DefaultWindow           = 1000
+	DefaultWindow           = 20_000
+	DefaultWindowBytes      = 16 << 20
 	DefaultMaxConcurrency   = 256
 	DefaultRetries          = 2
 	DefaultRetryWaitMin     = 250 * time.Millisecond
@@ -29,7 +30,7 @@ const (
 	DefaultBreakerRatio     = admit.DefaultBreakerRatio
 	DefaultBreakerOpen      = admit.DefaultBreakerOpen
 	DefaultDisableAfter     = admit.DefaultDisableAfter
-	DefaultLaneBacklog      = 100
+	DefaultLaneBacklog      = 1000
 	DefaultMaxRecordBytes   = 1_000_012 // Kafka's (and franz-go's) default batch limit
 	DefaultMaxPollRecords   = 1000
 	DefaultUserAgent        = "Hookline/dev"
@@ -49,10 +50,17 @@ type Config struct {
 	Topics topic.Names
 	// Group is the consumer group; default "hookline-dispatcher".
 	Group string
-	// Window is the most records per partition held between fetch and
-	// commit; fetching from a partition pauses while its window is full.
-	// Default 1000.
+	// Window is the most records per partition between the committed
+	// offset and the last record taken in, finished ones included;
+	// fetching from a partition pauses while its window is full. It
+	// bounds how far a slow record lets its partition move on; it costs
+	// a few bytes per record. Default 20,000.
 	Window int
+	// WindowBytes bounds the records (key, value and headers) held in all
+	// windows together and not finished: memory, whatever the backlog. A
+	// partition whose next record does not fit waits, fetching paused,
+	// until a quarter of it is free. Default 16 MiB.
+	WindowBytes int64
 	// MaxConcurrency caps concurrent HTTP requests across all partitions
 	// and subscriptions; default 256.
 	MaxConcurrency int
@@ -105,10 +113,11 @@ type Config struct {
 	// days. Negative never disables. The clock is kept in memory by the
 	// dispatcher that owns the subscription's partitions.
 	DisableAfter time.Duration
-	// LaneBacklog is how many deliveries of one unordered subscription may
-	// queue in the windows; more are parked in the first retry tier, so a
-	// deep backlog does not hold the partition's other subscriptions.
-	// Default 100.
+	// LaneBacklog is how many deliveries of one unordered subscription
+	// stay queued in the windows when WindowBytes is spent; the ones
+	// beyond it are parked in the first retry tier, so a backlog deeper
+	// than the windows hold does not keep the records behind it in its
+	// partition (another subscription's) from being read. Default 1000.
 	LaneBacklog int
 	// MaxRecordBytes is the largest dead letter produced; larger ones are
 	// cut to fit and flagged. Keep it at or below the DLQ topic's
@@ -146,6 +155,9 @@ func (c Config) withDefaults() Config {
 		c.Group = DefaultGroup
 	}
 	set(&c.Window, DefaultWindow)
+	if c.WindowBytes == 0 {
+		c.WindowBytes = DefaultWindowBytes
+	}
 	set(&c.MaxConcurrency, DefaultMaxConcurrency)
 	set(&c.MaxPollRecords, DefaultMaxPollRecords)
 	switch {
@@ -196,6 +208,7 @@ func (c Config) Validate() error {
 		}
 	}
 	positive("window", int64(c.Window))
+	positive("window bytes", c.WindowBytes)
 	positive("max concurrency", int64(c.MaxConcurrency))
 	positive("max poll records", int64(c.MaxPollRecords))
 	positive("max response bytes", c.MaxResponseBytes)

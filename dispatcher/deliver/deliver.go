@@ -142,6 +142,13 @@ type Dispatcher struct {
 	// consuming starts.
 	batchMax map[string]int
 	gen      uint64
+	// bytes is what the records in every window count against
+	// WindowBytes; starved are the partitions holding records until
+	// enough of it is free.
+	bytes   int64
+	starved map[*partition]struct{}
+	// work is the context jobs run under (set by Run before polling).
+	work     context.Context
 	jobs     sync.WaitGroup // every job goroutine
 	running  int            // job goroutines alive
 	finished chan struct{}  // closed and replaced whenever a job ends
@@ -170,6 +177,9 @@ type partition struct {
 	stop      chan struct{} // closed when revoked: start nothing new
 	fenced    bool          // revoked: completions and commits ignore it
 	tier      int           // 0 on the deliveries topic, K on retry topic K
+	// held are records fetched but not in the window yet, in offset
+	// order; fetching p is paused while there are any (feed).
+	held []*job
 
 	// A retry partition whose head is not due is paused until due; gate
 	// resumes it. headProduced is the head's produce time.
@@ -216,6 +226,7 @@ func New(cfg Config, subs Subscriptions, kafka []kgo.Opt, opts ...Opt) (*Dispatc
 		parts:    map[tp]*partition{},
 		lanes:    map[string]*lane{},
 		parkq:    map[string]*parkQueue{},
+		starved:  map[*partition]struct{}{},
 		batchMax: map[string]int{},
 		tiers:    map[string]int{cfg.Topics.Deliveries(): 0},
 		finished: make(chan struct{}),
@@ -316,6 +327,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	// Jobs run under work, which outlives ctx by up to DrainTimeout.
 	work, kill := context.WithCancel(context.WithoutCancel(ctx))
 	defer kill()
+	d.mu.Lock()
+	d.work = work
+	d.mu.Unlock()
 	commitCtx, stopCommits := context.WithCancel(work)
 	var committer sync.WaitGroup
 	committer.Go(func() { d.commitLoop(commitCtx) })
@@ -492,7 +506,7 @@ func (d *Dispatcher) Check() error {
 	return nil
 }
 
-// poll takes records from the client until ctx ends and admits them into
+// poll takes records from the client until ctx ends and feeds them into
 // their partitions' windows. Jobs it starts run under work.
 func (d *Dispatcher) poll(ctx, work context.Context) {
 	for {
@@ -504,45 +518,30 @@ func (d *Dispatcher) poll(ctx, work context.Context) {
 		fetches.EachError(func(t string, p int32, err error) {
 			d.kafka.failed("fetch", err, zap.String("topic", t), zap.Int32("partition", p))
 		})
-		var rewind map[string]map[int32]kgo.EpochOffset
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			if len(fp.Records) == 0 {
 				return
 			}
-			if _, ok := rewind[fp.Topic][fp.Partition]; ok {
-				// A later batch of a partition already rewound in this
-				// poll: it is fetched again from the rewind point, and
-				// admitting any of it would skip the records between.
-				return
-			}
-			// Decode before taking the lock; completions need it.
+			// Retry records are decoded before taking the lock (their due
+			// time decides whether they go in); the deliveries topic's
+			// when they are worked.
+			lazy := d.tiers[fp.Topic] == 0
 			jobs := make([]*job, len(fp.Records))
 			for i, r := range fp.Records {
-				jobs[i] = newJob(r)
-			}
-			if off, ok := d.admit(work, fp, jobs); ok {
-				if rewind == nil {
-					rewind = map[string]map[int32]kgo.EpochOffset{}
+				if lazy && len(r.Key) > 0 {
+					jobs[i] = newLazyJob(r)
+				} else {
+					jobs[i] = newJob(r)
 				}
-				if rewind[fp.Topic] == nil {
-					rewind[fp.Topic] = map[int32]kgo.EpochOffset{}
-				}
-				rewind[fp.Topic][fp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: off}
 			}
+			d.admit(work, fp, jobs)
 		})
-		if rewind != nil {
-			// Records that did not fit are fetched again once the
-			// window drains. This must happen before AllowRebalance.
-			d.cl.SetOffsets(rewind)
-		}
 		d.cl.AllowRebalance()
 	}
 }
 
-// admit puts the fetched jobs of one partition into its window and their
-// subscriptions' lanes. When the window fills up, it pauses fetching the
-// partition and returns the offset to fetch again from.
-func (d *Dispatcher) admit(work context.Context, fp kgo.FetchTopicPartition, jobs []*job) (rewindTo int64, rewind bool) {
+// admit feeds the fetched jobs of one partition into its window.
+func (d *Dispatcher) admit(work context.Context, fp kgo.FetchTopicPartition, jobs []*job) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	p := d.parts[tp{fp.Topic, fp.Partition}]
@@ -550,47 +549,163 @@ func (d *Dispatcher) admit(work context.Context, fp kgo.FetchTopicPartition, job
 		// Cannot happen with BlockRebalanceOnPoll: the assignment does
 		// not change between a poll and AllowRebalance.
 		d.log.Warn("records for a partition not assigned", zap.String("topic", fp.Topic), zap.Int32("partition", fp.Partition))
-		return 0, false
+		return
 	}
 	p.hwm = fp.HighWatermark
-	if p.first < 0 && len(jobs) > 0 {
+	if p.first < 0 {
 		p.first = jobs[0].rec.Offset
 	}
+	if len(p.held) > 0 {
+		// Fetched while records were held (a fetch in flight when the
+		// partition paused): they queue behind the held ones.
+		d.pause(p)
+		p.held = append(p.held, jobs...)
+		return
+	}
+	d.feed(work, p, jobs)
+}
+
+// feed admits jobs, in offset order, into p's window and their
+// subscriptions' lanes. It stops at the first job that cannot go in yet:
+// its retry tier is not due, p's window is full, or the windows' bytes
+// (WindowBytes) are spent. That job and the ones after it are held in
+// memory and fetching p pauses until they can go in (unhold). Holding,
+// rather than rewinding the partition, keeps what the client has
+// buffered for other partitions: a rewind (SetOffsets) throws all of it
+// away. What is held is at most one poll's worth per partition. Call with
+// d.mu held.
+func (d *Dispatcher) feed(work context.Context, p *partition, jobs []*job) {
 	now := time.Now()
-	for _, j := range jobs {
+	for i, j := range jobs {
 		if p.tier > 0 {
 			if due := d.dueOf(j, p.tier); due.After(now) {
 				// The head of what is left is not due, and nothing behind
 				// it is due sooner (one delay per topic): wait for it.
+				d.hold(p, jobs[i:])
 				d.gateUntil(p, due, j.rec.Timestamp)
-				return j.rec.Offset, true
+				return
 			}
 		}
-		ok, err := p.win.Admit(j.rec.Offset, j.rec.LeaderEpoch)
-		if err != nil {
-			// Records come in offset order and a rewind refetches only
-			// records never admitted, so this is a bug; the window keeps
-			// the copy it has.
+		if p.win.Full() {
+			d.hold(p, jobs[i:])
+			p.win.Pause()
+			d.log.Debug("window full; pausing partition", zap.String("topic", p.topic), zap.Int32("partition", p.id))
+			return
+		}
+		size := recordBytes(j.rec)
+		if d.bytes > 0 && d.bytes+size > d.cfg.WindowBytes {
+			d.hold(p, jobs[i:])
+			d.starved[p] = struct{}{}
+			d.shed(work)
+			return
+		}
+		if ok, err := p.win.Admit(j.rec.Offset, j.rec.LeaderEpoch); !ok {
+			// Records come in offset order and holding keeps them in
+			// it, so this is a bug; the window keeps the copy it has.
 			d.log.Error("record fetched out of order; skipping the copy", zap.String("topic", p.topic), zap.Int32("partition", p.id), zap.Error(err))
 			continue
 		}
-		if !ok {
-			rewindTo, rewind = j.rec.Offset, true
-			break
-		}
-		j.part = p
-		if p.tier == 0 {
+		j.part, j.size = p, size
+		d.bytes += size
+		if p.tier == 0 && !j.lazy {
 			// A record on the deliveries topic starts the schedule (a
 			// replay tool may have copied a dead letter's tier).
 			j.del.Tier, j.del.ParkedAt = 0, time.Time{}
 		}
 		d.enqueue(work, j)
 	}
+	p.held = nil
 	if p.win.Pause() {
-		d.cl.PauseFetchPartitions(map[string][]int32{p.topic: {p.id}})
+		d.pause(p)
 		d.log.Debug("window full; pausing partition", zap.String("topic", p.topic), zap.Int32("partition", p.id))
 	}
-	return rewindTo, rewind
+}
+
+// hold keeps jobs, which could not go into p's window yet, and pauses
+// fetching p. Call with d.mu held.
+func (d *Dispatcher) hold(p *partition, jobs []*job) {
+	p.held = jobs
+	d.pause(p)
+}
+
+func (d *Dispatcher) pause(p *partition) {
+	d.cl.PauseFetchPartitions(map[string][]int32{p.topic: {p.id}})
+}
+
+// unhold feeds p's held records into its window once nothing stops them
+// (its head is due, the window has drained to its resume level, bytes
+// are free), and resumes fetching p when none is left. Call with d.mu
+// held.
+func (d *Dispatcher) unhold(work context.Context, p *partition) {
+	if p.fenced || d.draining || d.parts[tp{p.topic, p.id}] != p || !p.due.IsZero() || p.win.Paused() {
+		return
+	}
+	delete(d.starved, p)
+	if len(p.held) > 0 {
+		d.feed(work, p, p.held)
+	}
+	if len(p.held) == 0 && p.due.IsZero() && !p.win.Paused() {
+		d.cl.ResumeFetchPartitions(map[string][]int32{p.topic: {p.id}})
+	}
+}
+
+// release gives back the window bytes of j, which left its window. Call
+// with d.mu held.
+func (d *Dispatcher) release(j *job) {
+	d.bytes -= j.size
+	j.size = 0
+}
+
+// wakeStarved lets in the records of partitions that waited for window
+// bytes, once a quarter of the budget is free: not at every record, so
+// they take turns rather than flap. Call with d.mu held.
+func (d *Dispatcher) wakeStarved(work context.Context) {
+	if len(d.starved) == 0 || d.bytes > d.cfg.WindowBytes-d.cfg.WindowBytes/4 {
+		return
+	}
+	starved := make([]*partition, 0, len(d.starved))
+	for p := range d.starved {
+		starved = append(starved, p)
+	}
+	for _, p := range starved {
+		d.unhold(work, p)
+	}
+}
+
+// recordBytes is what a record counts against WindowBytes: its key,
+// value and headers as fetched.
+func recordBytes(r *kgo.Record) int64 {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return int64(n)
+}
+
+// shed makes room when the windows' bytes are spent: deliveries queued
+// beyond LaneBacklog in a lane of an unordered subscription are parked
+// in the first retry tier, newest first, so the records behind them in
+// their partitions (maybe another subscription's few) can be read. A
+// backlog that fits the windows is never parked. Call with d.mu held.
+func (d *Dispatcher) shed(work context.Context) {
+	for _, l := range d.lanes {
+		if len(l.queue) <= d.cfg.LaneBacklog {
+			continue
+		}
+		if sub, ok := d.subs.Get(l.id); !ok || sub.Ordered {
+			continue
+		}
+		for _, j := range l.queue[d.cfg.LaneBacklog:] {
+			if j.part.stopped() {
+				d.release(j)
+				continue
+			}
+			j.backlog = true
+			d.start(work, j)
+		}
+		clear(l.queue[d.cfg.LaneBacklog:])
+		l.queue = l.queue[:d.cfg.LaneBacklog]
+	}
 }
 
 // dueOf returns when j, read from retry tier, may be worked: its
@@ -619,18 +734,12 @@ func (d *Dispatcher) gateUntil(p *partition, due, produced time.Time) {
 	p.gate = time.AfterFunc(time.Until(due), func() { d.ungate(p) })
 }
 
-// ungate resumes fetching p once its head is due, unless its window is
-// full (the window resumes it when it drains) or p is no longer ours.
+// ungate lets p's held records in once its head is due.
 func (d *Dispatcher) ungate(p *partition) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if p.fenced || d.draining || d.parts[tp{p.topic, p.id}] != p {
-		return
-	}
 	p.due, p.headProduced = time.Time{}, time.Time{}
-	if !p.win.Paused() {
-		d.cl.ResumeFetchPartitions(map[string][]int32{p.topic: {p.id}})
-	}
+	d.unhold(d.work, p)
 }
 
 // enqueue queues j on its subscription's lane and starts what the lane's
@@ -645,15 +754,6 @@ func (d *Dispatcher) enqueue(work context.Context, j *job) {
 	if l == nil {
 		l = &lane{id: j.del.SubscriptionID}
 		d.lanes[l.id] = l
-	}
-	if len(l.queue) >= d.cfg.LaneBacklog {
-		// Fair shares: a deep backlog waits in the retry path, not in
-		// the window, unless order forbids it.
-		if sub, ok := d.subs.Get(l.id); ok && !sub.Ordered {
-			j.backlog = true
-			d.start(work, j)
-			return
-		}
 	}
 	l.queue = append(l.queue, j)
 	d.pump(work, l)
@@ -683,6 +783,7 @@ func (d *Dispatcher) pump(work context.Context, l *lane) {
 			l.queue[0] = nil
 			l.queue = l.queue[1:]
 			if j.part.stopped() {
+				d.release(j)
 				continue // revoked: abandoned, the next owner has it
 			}
 			l.active++
@@ -725,10 +826,14 @@ func (d *Dispatcher) finish(work context.Context, j *job, done bool) {
 	j.cancel()
 	p := j.part
 	delete(p.jobs, j)
+	if done || p.stopped() || d.draining {
+		d.release(j)
+		defer d.wakeStarved(work)
+	}
 	if done && !p.fenced {
 		if p.win.Done(j.rec.Offset) {
-			d.cl.ResumeFetchPartitions(map[string][]int32{p.topic: {p.id}})
 			d.log.Debug("window drained; resuming partition", zap.String("topic", p.topic), zap.Int32("partition", p.id))
+			d.unhold(work, p)
 		}
 	} else if !done && !p.stopped() && !d.draining {
 		// process gives up only when stopped; this is a bug, and the
@@ -793,8 +898,13 @@ func (d *Dispatcher) drain(kill context.CancelFunc) {
 	d.jobs.Wait()
 }
 
-// onAssigned starts fresh state for newly assigned partitions.
+// onAssigned starts fresh state for newly assigned partitions. It holds
+// commitMu, as fence does: a partition assigned again without a revoke
+// fences its old state, and a commit of the old state's mark must not
+// land after that.
 func (d *Dispatcher) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	d.commitMu.Lock()
+	defer d.commitMu.Unlock()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for t, ps := range assigned {
@@ -895,6 +1005,8 @@ func (d *Dispatcher) fence(parts []*partition, why string) {
 		if p.gate != nil {
 			p.gate.Stop()
 		}
+		p.held = nil
+		delete(d.starved, p)
 		if d.parts[tp{p.topic, p.id}] == p {
 			delete(d.parts, tp{p.topic, p.id})
 		}
@@ -906,18 +1018,22 @@ func (d *Dispatcher) fence(parts []*partition, why string) {
 			zap.Uint64("gen", p.gen), zap.Int64("committed", p.committed), zap.Int("abandoned", p.win.Pending()))
 	}
 	for _, l := range d.lanes {
-		l.queue = dropStopped(l.queue)
+		l.queue = d.dropStopped(l.queue)
 		if l.active == 0 && len(l.queue) == 0 {
 			delete(d.lanes, l.id)
 		}
 	}
 }
 
-func dropStopped(q []*job) []*job {
+// dropStopped removes the jobs of stopped partitions from q and gives
+// their window bytes back. Call with d.mu held.
+func (d *Dispatcher) dropStopped(q []*job) []*job {
 	out := q[:0]
 	for _, j := range q {
 		if !j.part.stopped() {
 			out = append(out, j)
+		} else {
+			d.release(j)
 		}
 	}
 	clear(q[len(out):])

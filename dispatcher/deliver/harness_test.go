@@ -336,6 +336,7 @@ type receiver struct {
 	order    []string
 	first    time.Time
 	last     time.Time
+	times    []time.Time // of each acceptance, in order
 	inflight atomic.Int32
 	maxSeen  atomic.Int32
 }
@@ -387,6 +388,7 @@ func (rc *receiver) note(id string) {
 		rc.first = now
 	}
 	rc.last = now
+	rc.times = append(rc.times, now)
 	rc.got[id]++
 	rc.order = append(rc.order, id)
 }

@@ -37,12 +37,40 @@ type job struct {
 	// leaveLane gives j's lane slot back before j finishes (set by
 	// start); finish then leaves the lane alone.
 	leaveLane func()
+	// lazy is set until a record of the deliveries topic is decoded
+	// (newLazyJob).
+	lazy bool
+	// size is what j counts against WindowBytes while it is in a window
+	// (zero before it is admitted and once it is released).
+	size int64
 }
 
 func newJob(r *kgo.Record) *job {
 	j := &job{rec: r}
 	j.del, j.bad = record.DecodeDelivery(r.Value)
 	return j
+}
+
+// newLazyJob is newJob for a record of the deliveries topic, decoded only
+// when its turn comes (decode): its key, the subscription id, is all its
+// lane needs. Reading a deep backlog is then cheap, so the records
+// behind it in the partition enter their lanes at once.
+func newLazyJob(r *kgo.Record) *job {
+	j := &job{rec: r, lazy: true}
+	j.del.SubscriptionID = string(r.Key)
+	return j
+}
+
+// decode decodes a lazy job's record. A record on the deliveries topic
+// starts the schedule (a replay tool may have copied a dead letter's
+// tier).
+func (j *job) decode() {
+	if !j.lazy {
+		return
+	}
+	j.lazy = false
+	j.del, j.bad = record.DecodeDelivery(j.rec.Value)
+	j.del.Tier, j.del.ParkedAt = 0, time.Time{}
 }
 
 // due returns when j may be worked: its not-before time (zero for an
@@ -67,6 +95,7 @@ type failure struct {
 // ended. The outcome is one of: delivered, produced to a retry tier (a
 // retry, or parked while its subscription is paused), dead-lettered.
 func (d *Dispatcher) process(ctx context.Context, j *job) bool {
+	j.decode()
 	if j.bad != nil {
 		return d.deadLetter(ctx, j, failure{reason: record.ReasonInvalidRecord, err: j.bad})
 	}

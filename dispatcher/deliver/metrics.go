@@ -117,7 +117,7 @@ func (d *Dispatcher) Stats() Stats {
 	for _, p := range d.parts {
 		s.Partitions = append(s.Partitions, PartitionStats{
 			Topic: p.topic, Partition: p.id,
-			Window: p.win.Len(), Pending: p.win.Pending(), WindowSize: p.win.Size(), Paused: p.win.Paused(),
+			Window: p.win.Len(), Pending: p.win.Pending(), WindowSize: p.win.Size(), Paused: p.win.Paused() || len(p.held) > 0,
 			Committed: p.committed, HighWatermark: p.hwm, FirstFetched: p.first,
 			Tier: p.tier, Due: p.due, HeadProduced: p.headProduced,
 		})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/schemas/record"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -197,21 +198,51 @@ func TestAutoDisable(t *testing.T) {
 	t.Logf("dead letters before the replay, by reason: %v", reasons)
 }
 
+// retryOneEnd returns how many records the first retry tier holds: what
+// was parked or retried there.
+func retryOneEnd(t *testing.T, e *env) int64 {
+	t.Helper()
+	ls, err := kadm.NewClient(e.prod).ListEndOffsets(context.Background(), e.names.Retry(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	ls.Each(func(o kadm.ListedOffset) { n += o.Offset })
+	return n
+}
+
+// arrivedBefore returns how many of deep's deliveries arrived before
+// other's last one.
+func arrivedBefore(deep, other *receiver) int {
+	_, last := other.span()
+	deep.mu.Lock()
+	defer deep.mu.Unlock()
+	n := 0
+	for _, at := range deep.times {
+		if at.Before(last) {
+			n++
+		}
+	}
+	return n
+}
+
 // TestBacklogFairShare: 10,000 deliveries queued for one subscription do
-// not hold up 100 for another on the same partition behind them: beyond
-// its lane backlog the deep one waits in the retry path, so the other's
-// deliveries enter the window at once.
+// not hold up 100 for another on the same partition behind them. The
+// backlog fits the windows (records are cheap to hold; only the sending
+// is slow), so the other subscription's records are read at once, wait
+// for nothing but their own requests, and nothing is parked: a backlog
+// the windows can hold costs no trip through the retry path.
 func TestBacklogFairShare(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10,000 deliveries; skipped with -short")
 	}
 	t.Parallel()
 	e := newEnv(t, 1)
-	// A 20 ms endpoint: 10,000 deliveries at 50 in flight take about 4 s
-	// to send; 100 at 10 in flight about 0.2 s.
+	// A 20 ms endpoint: the deep subscription's 10,000 at 50 in flight
+	// take 200 round trips; the small one's 100 at 10 in flight take 10.
 	slow := func(*http.Request, []byte) int { time.Sleep(20 * time.Millisecond); return http.StatusNoContent }
 	deep := newFleet(t, "deep", 1, slow, func(s *record.Subscription) { s.MaxInFlight = 50 })
-	small := newFleet(t, "small", 1, slow, nil)
+	small := newFleet(t, "small", 1, slow, func(s *record.Subscription) { s.MaxInFlight = 10 })
 	e.putSubs(t, append(deep.subs, small.subs...)...)
 	deep.produce(t, e, 10_000) // all ahead of the small one's
 	small.produce(t, e, 100)
@@ -222,15 +253,59 @@ func TestBacklogFairShare(t *testing.T) {
 
 	waitFor(t, 120*time.Second, "the small subscription's deliveries", func() bool { return small.missing() == 0 })
 	smallDone := time.Since(start)
-	deepBefore, _ := deep.recv[deep.subs[0].ID].count()
-	// Without fair shares the small one's deliveries enter the window
-	// only once the deep one's are sent down to the last window (9,000 or
-	// more); with them the deep backlog is parked as it is read, and the
-	// small one waits for that reading, not for the deep one's requests.
-	if deepBefore > 5000 {
-		t.Errorf("the deep subscription got %d deliveries before the small one's 100 were done: the small one waited behind its backlog", deepBefore)
+	// In the small one's 10 round trips the deep one makes 50 requests
+	// per round trip: about 500 before the small one's last. Reading
+	// 10,100 records takes a few more; waiting behind the backlog (sent
+	// or parked first) is thousands.
+	before := arrivedBefore(deep.recv[deep.subs[0].ID], small.recv[small.subs[0].ID])
+	if before > 2000 {
+		t.Errorf("the deep subscription got %d deliveries before the small one's last: the small one waited behind its backlog", before)
 	}
 	waitFor(t, 300*time.Second, "the deep subscription's backlog", func() bool { return deep.missing() == 0 })
-	t.Logf("small: 100 done after %s, when the deep one had %d of 10,000; deep: done after %s",
-		smallDone.Round(time.Millisecond), deepBefore, time.Since(start).Round(time.Millisecond))
+	if n := retryOneEnd(t, e); n != 0 {
+		t.Errorf("%d deliveries went through the retry path; a backlog that fits the windows should not", n)
+	}
+	sf, _ := small.recv[small.subs[0].ID].span()
+	df, _ := deep.recv[deep.subs[0].ID].span()
+	t.Logf("small: 100 done after %s (first after %s; deep's first after %s), %d deep deliveries before its last; deep: 10,000 done after %s",
+		smallDone.Round(time.Millisecond), sf.Sub(start).Round(time.Millisecond), df.Sub(start).Round(time.Millisecond), before, time.Since(start).Round(time.Millisecond))
+}
+
+// TestBacklogDeeperThanWindows: when a backlog is deeper than the windows'
+// bytes hold, the deliveries of its lane beyond LaneBacklog are parked in
+// the retry path, so the records behind it in the partition (another
+// subscription's) are still read and sent early; everything arrives.
+func TestBacklogDeeperThanWindows(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 1)
+	slow := func(*http.Request, []byte) int { time.Sleep(20 * time.Millisecond); return http.StatusNoContent }
+	deep := newFleet(t, "deep", 1, slow, func(s *record.Subscription) { s.MaxInFlight = 20 })
+	small := newFleet(t, "small", 1, slow, func(s *record.Subscription) { s.MaxInFlight = 10 })
+	e.putSubs(t, append(deep.subs, small.subs...)...)
+	deep.produce(t, e, 6000)
+	small.produce(t, e, 50)
+	cfg := e.config(t)
+	cfg.RetrySchedule = []time.Duration{time.Second}
+	// Room for about 300 of these records: a twentieth of the backlog.
+	r, err := deep.dels[deep.subs[0].ID][0].Record(e.names.Deliveries())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.WindowBytes = 300 * int64(len(r.Key)+len(r.Value))
+	cfg.LaneBacklog = 100
+	e.start(t, cfg)
+
+	waitFor(t, 120*time.Second, "the small subscription's deliveries", func() bool { return small.missing() == 0 })
+	before := arrivedBefore(deep.recv[deep.subs[0].ID], small.recv[small.subs[0].ID])
+	// Without parking, the small one's records are read only once the
+	// deep one's have been sent down to the last window's worth: 5,700.
+	// Parking reads on at the producer's pace.
+	if before > 4000 {
+		t.Errorf("the deep subscription got %d deliveries before the small one's last: its backlog held the partition", before)
+	}
+	if n := retryOneEnd(t, e); n == 0 {
+		t.Error("nothing was parked, yet the backlog is twenty times what the windows hold")
+	}
+	waitFor(t, 300*time.Second, "the deep subscription's backlog", func() bool { return deep.missing() == 0 })
+	t.Logf("%d deep deliveries before the small one's last; %d records through the retry path", before, retryOneEnd(t, e))
 }

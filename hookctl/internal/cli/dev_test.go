@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/hookline/hookline/hookctl/internal/cli"
+	"github.com/hookline/hookline/platform/proctest"
 )
 
 // TestDevFailsFastOnTakenPort takes one port hookctl dev needs at a time
@@ -23,26 +24,19 @@ func TestDevFailsFastOnTakenPort(t *testing.T) {
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
 		return ln, port
 	}
-	free := func(t *testing.T) string {
-		t.Helper()
-		ln, _ := listen(t)
-		addr := ln.Addr().String()
-		ln.Close()
-		return addr
-	}
 	for _, tt := range []struct {
 		name string
 		flag string
 		args func(taken string) []string
 	}{
 		{"api", "--api-addr", func(taken string) []string {
-			return []string{"--api-addr", "127.0.0.1:" + taken, "--kafka-addr", free(t), "--ops-port", "0"}
+			return []string{"--api-addr", "127.0.0.1:" + taken, "--kafka-addr", proctest.FreeAddr(t), "--ops-port", "0"}
 		}},
 		{"kafka", "--kafka-addr", func(taken string) []string {
-			return []string{"--api-addr", free(t), "--kafka-addr", "127.0.0.1:" + taken, "--ops-port", "0"}
+			return []string{"--api-addr", proctest.FreeAddr(t), "--kafka-addr", "127.0.0.1:" + taken, "--ops-port", "0"}
 		}},
 		{"ops", "--ops-port", func(taken string) []string {
-			return []string{"--api-addr", free(t), "--kafka-addr", free(t), "--ops-port", taken}
+			return []string{"--api-addr", proctest.FreeAddr(t), "--kafka-addr", proctest.FreeAddr(t), "--ops-port", taken}
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/platform/kafkatest"
+	"github.com/hookline/hookline/platform/proctest"
 	"github.com/hookline/hookline/schemas/event"
 	"github.com/hookline/hookline/schemas/topic"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -117,17 +118,6 @@ func TestRunRefusesWithoutKeys(t *testing.T) {
 	}
 }
 
-// freeAddr returns a loopback address nothing listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // started is a producer running in-process.
 type started struct {
 	api, ops string
@@ -139,7 +129,7 @@ func start(t *testing.T, c *kafkatest.Cluster, names topic.Names, source string,
 	t.Helper()
 	args := append([]string{"--brokers", strings.Join(c.Brokers, ","), "--api-keys", key,
 		"--topic-prefix", names.Prefix, "--source-topic", source,
-		"--addr", "127.0.0.1:0", "--admin-addr", freeAddr(t)}, extra...)
+		"--addr", "127.0.0.1:0", "--admin-addr", proctest.FreeAddr(t)}, extra...)
 	cfg, err := parse(args, env(nil), io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)

@@ -71,11 +71,54 @@ func dataContentType(e *event.Event) string {
 // standard renders {"type","timestamp","data"}. JSON data is embedded as
 // is; other data is a JSON string when it is UTF-8 text, else base64 in
 // "data_base64".
+//
+// The body is what encoding/json makes of it (data compacted, and '<',
+// '>', '&', U+2028 and U+2029 escaped), byte for byte; it is written
+// directly in the common case of data that encoding/json leaves alone.
 func standard(e *event.Event, now time.Time) ([]byte, error) {
 	ts := e.Time
 	if ts.IsZero() {
 		ts = now
 	}
+	isJSON := len(e.Data) > 0 && e.DataIsJSON() && json.Valid(e.Data)
+	if isJSON && !settled(e.Data) || !plainString(e.Type) {
+		return standardSlow(e, ts, isJSON)
+	}
+	size := len(e.Type) + len(e.Data) + len(`{"type":"","timestamp":"2006-01-02T15:04:05.999999999Z","data_base64":""}`)
+	if !isJSON {
+		size += len(e.Data)/3 + 4 // base64, or a little escaping
+	}
+	b := make([]byte, 0, size)
+	b = append(b, `{"type":"`...)
+	b = append(b, e.Type...)
+	b = append(b, `","timestamp":"`...)
+	b = ts.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	switch {
+	case len(e.Data) == 0:
+		b = append(b, `,"data":null`...)
+	case isJSON:
+		b = append(b, `,"data":`...)
+		b = append(b, e.Data...)
+	case utf8.Valid(e.Data):
+		s, err := json.Marshal(string(e.Data))
+		if err != nil {
+			return nil, fmt.Errorf("payload: %w", err)
+		}
+		b = append(b, `,"data":`...)
+		b = append(b, s...)
+	default:
+		b = append(b, `,"data_base64":"`...)
+		b = base64.StdEncoding.AppendEncode(b, e.Data)
+		b = append(b, '"')
+	}
+	return append(b, '}'), nil
+}
+
+// standardSlow is standard through encoding/json, for data it would
+// rewrite (whitespace, characters it escapes) and types with characters
+// to escape.
+func standardSlow(e *event.Event, ts time.Time, isJSON bool) ([]byte, error) {
 	v := struct {
 		Type       string          `json:"type"`
 		Timestamp  string          `json:"timestamp"`
@@ -85,7 +128,7 @@ func standard(e *event.Event, now time.Time) ([]byte, error) {
 	switch {
 	case len(e.Data) == 0:
 		v.Data = json.RawMessage("null")
-	case e.DataIsJSON() && json.Valid(e.Data):
+	case isJSON:
 		v.Data = e.Data
 	case utf8.Valid(e.Data):
 		s, err := json.Marshal(string(e.Data))
@@ -101,6 +144,46 @@ func standard(e *event.Event, now time.Time) ([]byte, error) {
 		return nil, fmt.Errorf("payload: %w", err)
 	}
 	return b, nil
+}
+
+// settled reports whether encoding/json embeds the valid JSON document b
+// unchanged: no whitespace between tokens (it compacts) and none of '<',
+// '>', '&', U+2028, U+2029 (it escapes them).
+func settled(b []byte) bool {
+	inString, escaped := false, false
+	for i, c := range b {
+		switch {
+		case c == '<' || c == '>' || c == '&':
+			return false
+		case c == 0xE2 && i+2 < len(b) && b[i+1] == 0x80 && (b[i+2] == 0xA8 || b[i+2] == 0xA9):
+			return false
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			return false
+		}
+	}
+	return true
+}
+
+// plainString reports whether encoding/json writes s as itself between
+// quotes: printable ASCII without '"', '\\', '<', '>' and '&'.
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // setBinaryHeaders sets a ce- header per context attribute and extension

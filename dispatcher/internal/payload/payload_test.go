@@ -217,3 +217,86 @@ func FuzzBuild(f *testing.F) {
 		}
 	})
 }
+
+// TestStandardIsEncodingJSON checks the directly written standard body
+// against encoding/json's, byte for byte, on data it must leave alone and
+// data it must rewrite.
+func TestStandardIsEncodingJSON(t *testing.T) {
+	tests := []struct {
+		name, typ, ct, data string
+	}{
+		{"compact", "t", "", `{"a":1,"b":[true,null,"x y"]}`},
+		{"spaces in strings", "t", "", `{"a":"x  y\t","b":"\" \\"}`},
+		{"escaped quote then space", "t", "", `["\\", "x"]`},
+		{"whitespace", "t", "", "{ \"a\" : 1 }\n"},
+		{"html", "t", "", `{"a":"<b>&amp;</b>"}`},
+		{"line separator", "t", "", "{\"a\":\"x\u2028y\u2029\"}"},
+		{"number", "t", "", `42`},
+		{"string", "t", "", `"hello"`},
+		{"type to escape", "a<b>\"c\"", "", `{}`},
+		{"unicode type", "paiement.réussi", "", `{}`},
+		{"invalid json", "t", "application/json", `{"a":`},
+		{"text", "t", "text/plain", "héllo <you>"},
+		{"binary", "t", "application/octet-stream", "\xff\x00"},
+		{"no data", "t", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := &event.Event{ID: "1", Source: "s", Type: tt.typ, SpecVersion: "1.0", DataContentType: tt.ct, Data: []byte(tt.data)}
+			if tt.data == "" {
+				e.Data = nil
+			}
+			got, err := standard(e, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := standardSlow(e, now, len(e.Data) > 0 && e.DataIsJSON() && json.Valid(e.Data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("standard body\n%s\nwant (encoding/json)\n%s", got, want)
+			}
+		})
+	}
+}
+
+// FuzzStandardIsEncodingJSON checks the directly written standard body
+// against encoding/json's for arbitrary types and data.
+func FuzzStandardIsEncodingJSON(f *testing.F) {
+	f.Add("t", "", []byte(`{"a": "<x>"}`))
+	f.Add("t", "text/plain", []byte("a\u2028b"))
+	f.Add("t\x7f", "application/json", []byte(`[1, "\\\"", {}]`))
+	f.Fuzz(func(t *testing.T, typ, ct string, data []byte) {
+		e := &event.Event{ID: "1", Source: "s", Type: typ, SpecVersion: "1.0", DataContentType: ct, Data: data}
+		got, err := standard(e, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := standardSlow(e, now, len(data) > 0 && e.DataIsJSON() && json.Valid(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("standard body\n%q\nwant (encoding/json)\n%q", got, want)
+		}
+	})
+}
+
+// BenchmarkBuild measures rendering a 1 KiB JSON event in each format.
+//
+//	go test -run '^$' -bench BenchmarkBuild -benchmem ./internal/payload/
+func BenchmarkBuild(b *testing.B) {
+	e := sampleEvent()
+	e.Data = fmt.Appendf(nil, `{"amount":42.5,"currency":"EUR","pad":%q}`, strings.Repeat("x", 1000))
+	for _, format := range []string{record.FormatStandard, record.FormatCloudEventsStructure, record.FormatCloudEventsBinary, record.FormatRaw} {
+		b.Run(format, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := Build(format, e, now); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

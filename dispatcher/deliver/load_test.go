@@ -3,6 +3,7 @@ package deliver_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -136,41 +137,63 @@ func TestThousandsOfDeliveries(t *testing.T) {
 	t.Logf("3000 deliveries to 20 receivers: %.0f deliveries/s over %s (%s including group join)", rate, span.Round(time.Millisecond), elapsed.Round(time.Millisecond))
 }
 
-// TestHeadOfLineIsolation runs the same 10 good receivers twice: alone,
-// and sharing their partitions with one receiver that hangs past its 1s
-// timeout and one that always answers 500. Each good receiver gets all
-// its deliveries either way; the log compares their throughput.
+// TestHeadOfLineIsolation runs the same 10 good receivers (20 ms each)
+// twice with 16 HTTP slots in all: alone, and sharing their partitions
+// with a receiver that hangs past its 1 s timeout (2 in flight) and one
+// that always answers 500 (12 in flight, each spending most of its time in
+// the backoff between quick retries). The good receivers must keep at
+// least half their throughput: the failing subscription gives its slots
+// back while it backs off, so they lose only what the hanging one holds
+// and the failing one's short requests take. A dispatcher that held its
+// slot while sleeping would leave them 2 of the 16.
 func TestHeadOfLineIsolation(t *testing.T) {
 	t.Parallel()
-	const perGood, perBad = 150, 40
+	const perGood, perHang, perFail = 100, 10, 60
 	run := func(t *testing.T, withBad bool) (rate float64, span time.Duration) {
 		e := newEnv(t, 2)
-		good := newFleet(t, "good", 10, nil, nil)
+		slow := func(*http.Request, []byte) int { time.Sleep(20 * time.Millisecond); return http.StatusNoContent }
+		good := newFleet(t, "good", 10, slow, nil)
 		var bad *fleet
 		subs := good.subs
 		if withBad {
 			hang := func(r *http.Request, _ []byte) int { <-r.Context().Done(); return 0 }
-			bad = newFleet(t, "hang", 1, hang, func(s *record.Subscription) { s.TimeoutMillis = 1000; s.MaxInFlight = perBad })
-			fail := newFleet(t, "fail", 1, func(*http.Request, []byte) int { return 500 }, nil)
+			bad = newFleet(t, "hang", 1, hang, func(s *record.Subscription) { s.TimeoutMillis = 1000; s.MaxInFlight = 2 })
+			fail := newFleet(t, "fail", 1, func(*http.Request, []byte) int { return 500 }, func(s *record.Subscription) { s.MaxInFlight = 12 })
 			bad.subs = append(bad.subs, fail.subs...)
 			bad.recv[fail.subs[0].ID] = fail.recv[fail.subs[0].ID]
+			maps.Copy(bad.dels, fail.dels)
 			subs = append(subs, bad.subs...)
 		}
 		e.putSubs(t, subs...)
 		if withBad {
 			// The bad deliveries go first, at the head of their partitions.
-			bad.produce(t, e, perBad)
+			for _, s := range bad.subs {
+				n := perFail
+				if strings.HasPrefix(s.ID, "hang") {
+					n = perHang
+				}
+				var dels []record.Delivery
+				for i := range n {
+					dels = append(dels, newDelivery(s.ID, i))
+				}
+				bad.dels[s.ID] = dels
+				e.produce(t, dels...)
+			}
 		}
 		good.produce(t, e, perGood)
 		if withBad {
 			sharesPartition(t, e, good, bad)
 		}
 		cfg := e.config(t)
+		cfg.MaxConcurrency = 16
+		// Quick retries back off 200-400 ms: most of a failing delivery's
+		// time is spent waiting, which must not hold a slot.
+		cfg.RetryWaitMin, cfg.RetryWaitMax = 200*time.Millisecond, 400*time.Millisecond
 		e.start(t, cfg)
-		waitFor(t, 60*time.Second, "every good delivery", func() bool { return good.missing() == 0 })
+		waitFor(t, 120*time.Second, "every good delivery", func() bool { return good.missing() == 0 })
 		rate, span = good.rate()
 		if withBad {
-			dlq := e.deadLetters(t, 2*perBad, 60*time.Second)
+			dlq := e.deadLetters(t, perHang+perFail, 120*time.Second)
 			for _, s := range bad.subs {
 				for _, d := range bad.dels[s.ID] {
 					if dl, ok := dlq[d.ID]; !ok || dl.Reason != record.ReasonExhausted || dl.Attempts != exhaustedAttempts {
@@ -186,8 +209,11 @@ func TestHeadOfLineIsolation(t *testing.T) {
 	var baseSpan, badSpan time.Duration
 	t.Run("alone", func(t *testing.T) { baseRate, baseSpan = run(t, false) })
 	t.Run("with bad receivers", func(t *testing.T) { badRate, badSpan = run(t, true) })
-	t.Logf("good receivers (10 x %d deliveries): %.0f deliveries/s over %s alone; %.0f deliveries/s over %s beside a hanging (1s timeout) and a failing (500) receiver",
+	t.Logf("good receivers (10 x %d deliveries, 20 ms, 16 slots): %.0f deliveries/s over %s alone; %.0f deliveries/s over %s beside a hanging (1s timeout) and a failing (500) receiver",
 		perGood, baseRate, baseSpan.Round(time.Millisecond), badRate, badSpan.Round(time.Millisecond))
+	if badRate < baseRate/2 {
+		t.Errorf("beside the bad receivers the good ones got %.0f deliveries/s, below half of %.0f alone: the bad ones starved them of slots", badRate, baseRate)
+	}
 }
 
 // sharesPartition checks that every bad subscription's deliveries share a

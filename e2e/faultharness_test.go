@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -97,6 +98,7 @@ func newFleet(t *testing.T, b *ownBroker, o fleetOpts) *fleet {
 	names, source := c.Hookline(t, o.partitions, 0)
 	f := &fleet{t: t, c: c, names: names, source: source, apiKey: "e2e-fault-key-0123456789",
 		routerGroup: kafkatest.Name(t, "router"), dispGroup: kafkatest.Name(t, "dispatcher")}
+	noteSecret(f.apiKey)
 	f.common = map[string]string{
 		"HOOKLINE_BROKERS":         b.brokers,
 		"HOOKLINE_TOPIC_PREFIX":    names.Prefix,
@@ -218,16 +220,34 @@ func (f *fleet) checkAlive() {
 
 // sub is a subscription with the receiver behind it.
 type sub struct {
-	id   string
-	name string // what the receiver does, for reports
-	recv *faultReceiver
+	id     string
+	name   string // what the receiver does, for reports
+	url    string
+	secret string
+	recv   *faultReceiver
 }
 
 // subscribe creates a subscription of typ to r with the extra fields given.
 func (f *fleet) subscribe(name string, r *faultReceiver, typ string, extra map[string]any) *sub {
 	f.t.Helper()
+	s := f.subscribeURL(name, r.srv.URL+"/hook", typ, extra)
+	v, err := webhook.NewVerifier([]string{s.secret})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	r.mu.Lock()
+	r.verifier = v
+	r.mu.Unlock()
+	s.recv = r
+	return s
+}
+
+// subscribeURL creates a subscription of typ to url with the extra fields
+// given; its receiver is none of the suite's (it counts nothing).
+func (f *fleet) subscribeURL(name, url, typ string, extra map[string]any) *sub {
+	f.t.Helper()
 	s := &stack{api: f.api, apiKey: f.apiKey}
-	body := map[string]any{"url": r.srv.URL + "/hook", "event_types": []string{typ}, "format": "raw"}
+	body := map[string]any{"url": url, "event_types": []string{typ}, "format": "raw"}
 	maps.Copy(body, extra)
 	var created struct {
 		Subscription struct {
@@ -238,14 +258,8 @@ func (f *fleet) subscribe(name string, r *faultReceiver, typ string, extra map[s
 	if code := s.call(f.t, "POST", "/v1/subscriptions", body, &created); code != 201 {
 		f.t.Fatalf("creating subscription %s: %d", name, code)
 	}
-	v, err := webhook.NewVerifier([]string{created.Secret})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	r.mu.Lock()
-	r.verifier = v
-	r.mu.Unlock()
-	return &sub{id: created.Subscription.ID, name: name, recv: r}
+	noteSecret(created.Secret)
+	return &sub{id: created.Subscription.ID, name: name, url: url, secret: created.Secret, recv: &faultReceiver{hits: map[string]*hit{}}}
 }
 
 // behaviour answers one request; attempt counts the requests with this
@@ -261,6 +275,7 @@ func answerOK(w http.ResponseWriter, _ *http.Request, _ int) bool {
 // hit is what a receiver saw of one webhook-id.
 type hit struct {
 	seq       int
+	body      []byte // of the first request
 	requests  int
 	delivered int // requests answered 2xx
 	times     []time.Time
@@ -281,7 +296,25 @@ type faultReceiver struct {
 func newFaultReceiver(t *testing.T, do behaviour) *faultReceiver {
 	t.Helper()
 	r := &faultReceiver{do: do, hits: map[string]*hit{}}
-	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	r.srv = httptest.NewServer(r.handler())
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+// newTLSFaultReceiver is a receiver on HTTPS with httptest's certificate,
+// which no dispatcher trusts: every TLS handshake fails.
+func newTLSFaultReceiver(t *testing.T, do behaviour) *faultReceiver {
+	t.Helper()
+	r := &faultReceiver{do: do, hits: map[string]*hit{}}
+	r.srv = httptest.NewUnstartedServer(r.handler())
+	r.srv.Config.ErrorLog = log.New(io.Discard, "", 0) // one "TLS handshake error" line per attempt
+	r.srv.StartTLS()
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *faultReceiver) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		id := req.Header.Get(webhook.HeaderID)
 		r.mu.Lock()
@@ -292,7 +325,7 @@ func newFaultReceiver(t *testing.T, do behaviour) *faultReceiver {
 		}
 		h := r.hits[id]
 		if h == nil {
-			h = &hit{seq: seqOf(body)}
+			h = &hit{seq: seqOf(body), body: body}
 			r.hits[id] = h
 		}
 		h.requests++
@@ -304,9 +337,17 @@ func newFaultReceiver(t *testing.T, do behaviour) *faultReceiver {
 			h.delivered++
 			r.mu.Unlock()
 		}
-	}))
-	t.Cleanup(r.srv.Close)
-	return r
+	})
+}
+
+// bodyOf is the body of the first request with webhook-id id.
+func (r *faultReceiver) bodyOf(id string) []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if h := r.hits[id]; h != nil {
+		return h.body
+	}
+	return nil
 }
 
 func (r *faultReceiver) requests() int {
@@ -472,6 +513,9 @@ type tally struct {
 	Lost        int // expected deliveries neither delivered nor dead-lettered
 	Extra       int // deliveries of events whose ingest answer was not seen
 	Reasons     map[string]int
+	Refused     map[string]int // requests answered 4xx, by status and error code
+	Rejected    int            // requests answered 4xx
+	Gaps        []string       // malformed input accepted: known gaps, reported
 	Disruptions int
 	Took        time.Duration
 }
@@ -484,6 +528,19 @@ func (x tally) String() string {
 	dead := strconv.Itoa(x.DeadLetters)
 	if len(rs) > 0 {
 		dead += " (" + strings.Join(rs, ", ") + ")"
+	}
+	if x.Refused == nil && len(x.Gaps) > 0 {
+		dead += fmt.Sprintf("; %d routed, a known gap", len(x.Gaps))
+	}
+	if x.Refused != nil {
+		var fs []string
+		for _, k := range slices.Sorted(maps.Keys(x.Refused)) {
+			fs = append(fs, fmt.Sprintf("%s ×%d", k, x.Refused[k]))
+		}
+		dead = fmt.Sprintf("none; %d answered 4xx (%s)", x.Rejected, strings.Join(fs, ", "))
+		if len(x.Gaps) > 0 {
+			dead += fmt.Sprintf("; %d accepted, a known gap", len(x.Gaps))
+		}
 	}
 	return fmt.Sprintf("| %s | %d | %d | %d | %d | %d | %s | %d | %d | %s |",
 		x.Scenario, x.Sent, x.Accepted, x.Expected, x.Delivered, x.Duplicates, dead,
@@ -641,8 +698,16 @@ func (f *fleet) settle(name string, l *load, dlq *dlqReader, subs, none []*sub, 
 // report collects the scenario rows of one run and logs them as a
 // Markdown table at the end (the rows of RELIABILITY.md).
 type report struct {
-	mu   sync.Mutex
-	rows []tally
+	mu    sync.Mutex
+	rows  []tally
+	notes []string
+}
+
+// note adds a line printed after the table.
+func (r *report) note(s string) {
+	r.mu.Lock()
+	r.notes = append(r.notes, s)
+	r.mu.Unlock()
 }
 
 func (r *report) add(x tally) {
@@ -659,6 +724,9 @@ func (r *report) table() string {
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, x := range r.rows {
 		b.WriteString(x.String() + "\n")
+	}
+	for _, n := range r.notes {
+		b.WriteString("\n" + n + "\n")
 	}
 	return b.String()
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -81,14 +80,7 @@ func (b *ownBroker) up(t *testing.T) {
 // kill SIGKILLs the broker, as a crash would.
 func (b *ownBroker) kill(t *testing.T) {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(b.runDir, "kafka.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pid := b.pid(t)
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,14 @@
 #
 #   scripts/test-faults.sh            the full set (10 kills per process)
 #   HOOKLINE_FAULTS=quick scripts/test-faults.sh   the quick subset (3 kills)
+#   FAULTS_RUN='security|log-scan' scripts/test-faults.sh   some scenarios
+#
+# Scenarios (subtests of TestFaults): dispatcher-sigkill, router-sigkill,
+# rolling-sigterm, scale, broker-restart, broker-unreachable, receivers,
+# bad-input, security, log-scan (every process log of the run read for
+# secrets and signatures). The test's own output goes to
+# bin/faults-<level>.log, which is scanned for signing secrets and
+# signatures too.
 #
 # Needs Go, Java 17 and Maven (for the broker's jars on first use). The table
 # of results (the rows of RELIABILITY.md) is written to
@@ -23,9 +31,21 @@ report="${HOOKLINE_FAULTS_REPORT:-$PWD/bin/faults-$level.md}"
 rm -f "$report"
 echo "== fault suite ($level) on real Apache Kafka; report: $report"
 start=$SECONDS
-status=0
+run='^TestFaults$'
+[[ -n "${FAULTS_RUN:-}" ]] && run="^TestFaults\$/^(${FAULTS_RUN})\$"
+out="${report%.md}.log"
+set +e
 (cd e2e && HOOKLINE_FAULTS="$level" HOOKLINE_FAULTS_REPORT="$report" \
-  go test -count=1 -timeout "${FAULTS_TIMEOUT:-60m}" -run '^TestFaults$' -v .) || status=$?
+  go test -count=1 -timeout "${FAULTS_TIMEOUT:-60m}" -run "$run" -v .) 2>&1 | tee "$out"
+status=${PIPESTATUS[0]}
+set -e
+# The processes' logs are scanned by the log-scan scenario; this is the
+# test's own output (including process logs it printed on a failure).
+if grep -nE 'whsec_[A-Za-z0-9+/=]{8,}|v1,[A-Za-z0-9+/]{43}=' "$out" >/dev/null; then
+  echo "== the fault suite's output holds a signing secret or a signature:" >&2
+  grep -nE 'whsec_[A-Za-z0-9+/=]{8,}|v1,[A-Za-z0-9+/]{43}=' "$out" | head -5 >&2
+  status=1
+fi
 echo "== fault suite ($level) finished in $((SECONDS - start))s with status $status ($(date -u +%F))"
 [[ -f "$report" ]] && cat "$report"
 exit "$status"

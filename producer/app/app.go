@@ -24,6 +24,7 @@ import (
 	"github.com/hookline/hookline/platform/opshttp"
 	"github.com/hookline/hookline/platform/subtable"
 	"github.com/hookline/hookline/platform/typetable"
+	"github.com/hookline/hookline/producer/internal/console"
 	"github.com/hookline/hookline/producer/internal/history"
 	"github.com/hookline/hookline/producer/internal/httpapi"
 	"github.com/hookline/hookline/producer/internal/idemtable"
@@ -266,13 +267,14 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, listening chan<- str
 	// Reads of the attempts and dead-letter topics use consumers of their
 	// own, built from the plain connection options (metrics are per client
 	// name and registered once).
-	hist := history.New(pub.Kafka(), kopts, names, cfg.ProduceTimeout)
+	hist := history.New(pub.Kafka(), kopts, names, cfg.ProduceTimeout, history.SourceTopics(cfg.SourceTopic))
 	// Answers to Idempotency-Key requests are shared by every replica
 	// through the idempotency topic, read as a live table.
 	answers := idemtable.New(withMetrics("idempotency"), pub.Kafka(), names.Idempotency(), cfg.IdempotencyTTL,
 		idemtable.WithLogger(log.Named("idempotency")))
 	api := httpapi.New(cfg.api(), pub, store,
 		httpapi.WithHistory(hist),
+		httpapi.WithConsole(console.New()),
 		httpapi.WithAnswers(answers),
 		httpapi.WithEventTypes(typeadmin.New(pub.Kafka(), types, names.EventTypes(), log.Named("event-types"), cfg.ReadYourWritesTimeout)),
 		httpapi.WithLogger(log.Named("api")),

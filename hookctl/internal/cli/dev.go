@@ -47,7 +47,8 @@ func devCmd(o *options) *cobra.Command {
 		Long: `dev runs a complete Hookline for development in one process: an embedded
 Kafka (franz-go's kfake, persisted under --data-dir), every Hookline topic,
 the example event types (hookctl types ls), the producer API with an admin
-and an ingest key, a router and a dispatcher. Stop it with Ctrl-C. A port it
+and an ingest key and its web console (/console/), a router and a
+dispatcher. Stop it with Ctrl-C. A port it
 needs that is taken fails at once, naming the port.
 
 With --external it uses the Kafka at --brokers instead of an embedded one.
@@ -170,6 +171,7 @@ func runDev(ctx context.Context, o *options, d *devOptions) error {
 		fmt.Fprintf(o.stdout, `Hookline dev stack
   kafka      %s%s
   api        http://%s
+  console    http://%s/console/   (sign in with the admin key)
   admin key  %s   (every route)
   ingest key %s   (POST /v1/events only)
   ops        /metrics /healthz /readyz on %s, %s, %s
@@ -183,7 +185,7 @@ Try the seed's payment example (a receiver on 127.0.0.1:3000/webhook):
     -d '{"type":"payment_success","amount":49.99,"customer":"alice@example.com"}' \
     http://%s/v1/events
 Ctrl-C stops everything.
-`, brokers, embeddedNote(d), d.apiAddr, key, ingestKey, ops(0), ops(1), ops(2), d.allowCIDRs, key, d.apiAddr, ingestKey, d.apiAddr)
+`, brokers, embeddedNote(d), d.apiAddr, d.apiAddr, key, ingestKey, ops(0), ops(1), ops(2), d.allowCIDRs, key, d.apiAddr, ingestKey, d.apiAddr)
 	}
 	return <-errc
 }

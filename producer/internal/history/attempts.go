@@ -35,45 +35,9 @@ type Attempt struct {
 // window reads only its part of the topic.
 func (r *Reader) Attempts(ctx context.Context, q AttemptQuery) ([]Attempt, int, error) {
 	t := r.names.Attempts()
-	sctx, cancel := context.WithTimeout(ctx, r.timeout)
-	defer cancel()
-	sp, err := r.snapshot(sctx, t)
+	sp, err := r.attemptSpans(ctx, q.Since, q.Until)
 	if err != nil {
 		return nil, 0, err
-	}
-	// Records are stamped just after the attempt: a minute of slack
-	// keeps the edges.
-	const slack = time.Minute
-	seek := func(at time.Time, fn func(p int32, off int64)) error {
-		listed, err := r.adm.ListOffsetsAfterMilli(sctx, at.UnixMilli(), t)
-		if err == nil {
-			err = listed.Error()
-		}
-		if err != nil {
-			return topicError(t, err)
-		}
-		listed.Each(func(l kadm.ListedOffset) { fn(l.Partition, l.Offset) })
-		return nil
-	}
-	if !q.Since.IsZero() {
-		if err := seek(q.Since.Add(-slack), func(p int32, off int64) {
-			if s, ok := sp[p]; ok && off > s.from {
-				s.from = min(off, s.to)
-				sp[p] = s
-			}
-		}); err != nil {
-			return nil, 0, err
-		}
-	}
-	if !q.Until.IsZero() {
-		if err := seek(q.Until.Add(slack), func(p int32, off int64) {
-			if s, ok := sp[p]; ok && off >= 0 && off < s.to {
-				s.to = max(off, s.from)
-				sp[p] = s
-			}
-		}); err != nil {
-			return nil, 0, err
-		}
 	}
 	var out []Attempt
 	err = r.scan(ctx, t, sp, func(rec *kgo.Record) error {
@@ -107,4 +71,53 @@ func (r *Reader) Attempts(ctx context.Context, q AttemptQuery) ([]Attempt, int, 
 		out = out[len(out)-q.Limit:]
 	}
 	return out, total, nil
+}
+
+// attemptSpans returns the spans of the attempts topic that hold the
+// attempts made in [since, until) (zero times leave that side open): the
+// whole topic up to its last stable offsets, narrowed by seeking record
+// timestamps.
+func (r *Reader) attemptSpans(ctx context.Context, since, until time.Time) (spans, error) {
+	t := r.names.Attempts()
+	sctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	sp, err := r.snapshot(sctx, t)
+	if err != nil {
+		return nil, err
+	}
+	// Records are stamped just after the attempt: a minute of slack
+	// keeps the edges.
+	const slack = time.Minute
+	seek := func(at time.Time, fn func(p int32, off int64)) error {
+		listed, err := r.adm.ListOffsetsAfterMilli(sctx, at.UnixMilli(), t)
+		if err == nil {
+			err = listed.Error()
+		}
+		if err != nil {
+			return topicError(t, err)
+		}
+		listed.Each(func(l kadm.ListedOffset) { fn(l.Partition, l.Offset) })
+		return nil
+	}
+	if !since.IsZero() {
+		if err := seek(since.Add(-slack), func(p int32, off int64) {
+			if s, ok := sp[p]; ok && off > s.from {
+				s.from = min(off, s.to)
+				sp[p] = s
+			}
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if !until.IsZero() {
+		if err := seek(until.Add(slack), func(p int32, off int64) {
+			if s, ok := sp[p]; ok && off >= 0 && off < s.to {
+				s.to = max(off, s.from)
+				sp[p] = s
+			}
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return sp, nil
 }

@@ -1,6 +1,9 @@
 // Package history reads what became of deliveries, for the admin API:
 // the attempts topic (every HTTP attempt the dispatcher made) and the
 // dead-letter topic, and replays dead letters to the deliveries topic.
+// For the console's overview it also sums them (AttemptStats,
+// DeadLetterStats), reads the endpoint-status topic (circuit breakers) and
+// measures the lag of the pipeline's consumer groups.
 //
 // Reads are bounded: they cover the topic up to its last stable offsets
 // when they start. Replays keep their progress exactly as hookctl dlq
@@ -47,16 +50,35 @@ type Reader struct {
 	opts    []kgo.Opt // for the consumers of each read
 	names   topic.Names
 	timeout time.Duration
+	sources []string // source topics, for Lag
+}
+
+// Opt configures a Reader.
+type Opt interface{ apply(*Reader) }
+
+type opt func(*Reader)
+
+func (o opt) apply(r *Reader) { o(r) }
+
+// SourceTopics names the topics events are produced to, besides
+// Hookline's own: Lag lists the groups that consume them too (the
+// router's). By default Lag lists only groups of Hookline's topics.
+func SourceTopics(topics ...string) Opt {
+	return opt(func(r *Reader) { r.sources = append(r.sources, topics...) })
 }
 
 // New returns a Reader that uses cl for admin requests and replays and
 // opts (the cluster's connection options) for its consumers. Each read
 // gives up when nothing arrives for timeout (default 10 s).
-func New(cl *kgo.Client, opts []kgo.Opt, names topic.Names, timeout time.Duration) *Reader {
+func New(cl *kgo.Client, opts []kgo.Opt, names topic.Names, timeout time.Duration, ropts ...Opt) *Reader {
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	return &Reader{cl: cl, adm: kadm.NewClient(cl), opts: slices.Clip(opts), names: names, timeout: timeout}
+	r := &Reader{cl: cl, adm: kadm.NewClient(cl), opts: slices.Clip(opts), names: names, timeout: timeout}
+	for _, o := range ropts {
+		o.apply(r)
+	}
+	return r
 }
 
 // span is the offsets [from, to) of one partition that a read covers.

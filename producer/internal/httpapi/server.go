@@ -1,7 +1,10 @@
 // Package httpapi is the producer's HTTP API: event ingest (POST
 // /v1/events), the subscription admin API (/v1/subscriptions...), attempt
-// history and dead letters (/v1/attempts, /v1/dead-letters...), the
-// OpenAPI document (/openapi.json) and liveness and readiness probes.
+// history and dead letters (/v1/attempts, /v1/dead-letters...), sums of
+// them for the console (/v1/attempts/stats, /v1/dead-letters/stats,
+// /v1/consumer-groups, /v1/endpoint-status), the OpenAPI document
+// (/openapi.json), liveness and readiness probes, and with WithConsole the
+// web console (/console/).
 //
 // Every /v1 route needs an API key (Authorization: Bearer <key>) unless
 // the server is built without keys, which the binary allows only with
@@ -122,6 +125,7 @@ type Server struct {
 	answers  Answers
 	inflight inflight
 	now      func() time.Time
+	console  http.Handler
 	mux      *http.ServeMux
 }
 
@@ -211,6 +215,7 @@ func New(cfg Config, pub *publish.Client, subs *subadmin.Store, opts ...Opt) *Se
 	s.mux.Handle("/", s.instrument("* /", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{status: http.StatusNotFound, code: "not_found", message: "no such route: " + r.URL.Path})
 	}))
+	s.mountConsole()
 	return s
 }
 
@@ -267,8 +272,12 @@ func (s *Server) routes() []route {
 		{"PUT", "/v1/event-types/{name}", scopeAdmin, s.putEventType},
 		{"DELETE", "/v1/event-types/{name}", scopeAdmin, s.deleteEventType},
 		{"GET", "/v1/attempts", scopeAdmin, s.listAttempts},
+		{"GET", "/v1/attempts/stats", scopeAdmin, s.attemptStats},
 		{"GET", "/v1/dead-letters", scopeAdmin, s.listDeadLetters},
+		{"GET", "/v1/dead-letters/stats", scopeAdmin, s.deadLetterStats},
 		{"POST", "/v1/dead-letters/replay", scopeAdmin, s.replayDeadLetters},
+		{"GET", "/v1/consumer-groups", scopeAdmin, s.consumerGroups},
+		{"GET", "/v1/endpoint-status", scopeAdmin, s.endpointStatus},
 		{"GET", "/openapi.json", scopePublic, s.openAPI},
 		{"GET", "/healthz", scopePublic, s.healthz},
 		{"GET", "/readyz", scopePublic, s.readyz},

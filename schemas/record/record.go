@@ -241,10 +241,15 @@ func decode(kind string, b []byte, dst any, version func() int) error {
 	return nil
 }
 
-// DecodeDelivery parses a Delivery value.
+// DecodeDelivery parses a Delivery value. The event's Data may share b's
+// memory: b must not change while the Delivery is in use.
 func DecodeDelivery(b []byte) (Delivery, error) {
-	var d Delivery
-	if err := decode(header.KindDelivery, b, &d, func() int { return d.V }); err != nil {
+	d, fast := fastDelivery(b)
+	if fast {
+		if d.V != Version {
+			return Delivery{}, &DecodeError{Kind: header.KindDelivery, Err: fmt.Errorf("%w: %d", ErrUnsupportedVersion, d.V)}
+		}
+	} else if err := decode(header.KindDelivery, b, &d, func() int { return d.V }); err != nil {
 		return Delivery{}, err
 	}
 	if d.ID == "" || d.SubscriptionID == "" {

@@ -1,0 +1,485 @@
+package record
+
+import (
+	"encoding/base64"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hookline/hookline/schemas/event"
+)
+
+// The dispatcher decodes every delivery it consumes, and encoding/json
+// spends most of that time scanning the event's data several times over
+// (validation, the outer struct, the event's attribute map, the copy).
+// fastDelivery reads the common shape of a Delivery value in one pass. It
+// only reports ok when encoding/json would decode the same bytes without
+// an error into the same Delivery (FuzzFastDelivery compares the two); for
+// anything else (escapes in strings, nulls, duplicate or unknown keys,
+// numbers that are not plain integers, invalid UTF-8, deep nesting, text
+// data in a JSON string, syntax errors) it gives up, and DecodeDelivery
+// uses encoding/json, whose result and errors stay the reference.
+
+// deliveryField is a top-level member of a Delivery value.
+type deliveryField struct {
+	index int
+	kind  fieldKind
+}
+
+type fieldKind int
+
+const (
+	kindString fieldKind = iota
+	kindInt
+	kindTime
+	kindEvent
+)
+
+// deliveryFields maps each JSON member name of Delivery to its field,
+// from the struct tags, so a field added to Delivery is read here too (a
+// field of another type makes fastDelivery give up on values that have
+// it; TestFastDeliveryReadsEveryField catches that).
+var deliveryFields = func() map[string]deliveryField {
+	out := map[string]deliveryField{}
+	t := reflect.TypeFor[Delivery]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" || !f.IsExported() {
+			continue
+		}
+		switch {
+		case f.Type == reflect.TypeFor[event.Event]():
+			out[name] = deliveryField{i, kindEvent}
+		case f.Type == reflect.TypeFor[time.Time]():
+			out[name] = deliveryField{i, kindTime}
+		case f.Type.Kind() == reflect.String:
+			out[name] = deliveryField{i, kindString}
+		case f.Type.Kind() == reflect.Int:
+			out[name] = deliveryField{i, kindInt}
+		}
+	}
+	return out
+}()
+
+// maxFastDepth is the deepest nesting of event data fastDelivery reads;
+// deeper data goes to encoding/json (which allows 10,000 levels).
+const maxFastDepth = 500
+
+// fastDelivery decodes b as a Delivery, or reports false when it cannot
+// vouch for the result (see above). Event.Data shares b's memory.
+func fastDelivery(b []byte) (Delivery, bool) {
+	var d Delivery
+	s := scanner{b: b}
+	s.ws()
+	if !s.eat('{') {
+		return Delivery{}, false
+	}
+	v := reflect.ValueOf(&d).Elem()
+	var seen uint64
+	s.ws()
+	if s.eat('}') {
+		return s.end(d)
+	}
+	for {
+		s.ws()
+		key, ok := s.plainString()
+		if !ok {
+			return Delivery{}, false
+		}
+		f, known := deliveryFields[string(key)]
+		if !known || f.index >= 64 || seen&(1<<f.index) != 0 {
+			return Delivery{}, false
+		}
+		seen |= 1 << f.index
+		s.ws()
+		if !s.eat(':') {
+			return Delivery{}, false
+		}
+		s.ws()
+		switch f.kind {
+		case kindString:
+			str, ok := s.plainString()
+			if !ok {
+				return Delivery{}, false
+			}
+			v.Field(f.index).SetString(string(str))
+		case kindInt:
+			n, ok := s.integer()
+			if !ok {
+				return Delivery{}, false
+			}
+			v.Field(f.index).SetInt(n)
+		case kindTime:
+			start := s.i
+			if _, ok := s.plainString(); !ok {
+				return Delivery{}, false
+			}
+			// time.Time reads the quoted text itself, as encoding/json has it do.
+			if err := v.Field(f.index).Addr().Interface().(*time.Time).UnmarshalJSON(b[start:s.i]); err != nil {
+				return Delivery{}, false
+			}
+		case kindEvent:
+			if !s.event(&d.Event) {
+				return Delivery{}, false
+			}
+		}
+		s.ws()
+		if s.eat('}') {
+			return s.end(d)
+		}
+		if !s.eat(',') {
+			return Delivery{}, false
+		}
+	}
+}
+
+// end accepts d if nothing but whitespace follows.
+func (s *scanner) end(d Delivery) (Delivery, bool) {
+	s.ws()
+	if s.i != len(s.b) {
+		return Delivery{}, false
+	}
+	return d, true
+}
+
+// event reads a structured-mode CloudEvent object as event.Event's
+// UnmarshalJSON does.
+func (s *scanner) event(e *event.Event) bool {
+	if !s.eat('{') {
+		return false
+	}
+	var data, data64 []byte
+	var seen uint16 // attributes read, by bit
+	s.ws()
+	if s.eat('}') {
+		return true
+	}
+	for {
+		s.ws()
+		key, ok := s.plainString()
+		if !ok {
+			return false
+		}
+		if bit, known := attrBits[string(key)]; known {
+			if seen&bit != 0 {
+				return false // a duplicate: encoding/json keeps the last
+			}
+			seen |= bit
+		}
+		s.ws()
+		if !s.eat(':') {
+			return false
+		}
+		s.ws()
+		var dst *string
+		switch string(key) {
+		case "id":
+			dst = &e.ID
+		case "source":
+			dst = &e.Source
+		case "specversion":
+			dst = &e.SpecVersion
+		case "type":
+			dst = &e.Type
+		case "datacontenttype":
+			dst = &e.DataContentType
+		case "dataschema":
+			dst = &e.DataSchema
+		case "subject":
+			dst = &e.Subject
+		case "time":
+			str, ok := s.plainString()
+			if !ok || len(str) == 0 {
+				return false
+			}
+			t, err := time.Parse(time.RFC3339Nano, string(str))
+			if err != nil {
+				return false
+			}
+			if y := t.UTC().Year(); y < 0 || y > 9999 {
+				return false
+			}
+			e.Time = t
+		case "data":
+			start := s.i
+			if !s.value(0) || string(s.b[start:s.i]) == "null" {
+				return false
+			}
+			data = s.b[start:s.i]
+		case "data_base64":
+			str, ok := s.plainString()
+			if !ok {
+				return false
+			}
+			data64 = str
+		default:
+			str, ok := s.plainString()
+			if !ok {
+				return false // not a string (or null): encoding/json's turn
+			}
+			if _, dup := e.Extensions[string(key)]; dup {
+				return false
+			}
+			if e.Extensions == nil {
+				e.Extensions = make(map[string]string)
+			}
+			e.Extensions[string(key)] = string(str)
+		}
+		if dst != nil {
+			str, ok := s.plainString()
+			if !ok {
+				return false
+			}
+			*dst = string(str)
+		}
+		s.ws()
+		if s.eat('}') {
+			break
+		}
+		if !s.eat(',') {
+			return false
+		}
+	}
+	switch {
+	case data != nil && data64 != nil:
+		return false
+	case data != nil:
+		if !e.DataIsJSON() && data[0] == '"' {
+			return false // text carried as a JSON string
+		}
+		e.Data = data
+	case data64 != nil:
+		raw, err := base64.StdEncoding.DecodeString(string(data64))
+		if err != nil {
+			return false
+		}
+		e.Data = raw
+	}
+	return true
+}
+
+// attrBits numbers the attributes event reads by name.
+var attrBits = map[string]uint16{
+	"id": 1 << 0, "source": 1 << 1, "specversion": 1 << 2, "type": 1 << 3, "datacontenttype": 1 << 4,
+	"dataschema": 1 << 5, "subject": 1 << 6, "time": 1 << 7, "data": 1 << 8, "data_base64": 1 << 9,
+}
+
+// scanner reads JSON from b at i.
+type scanner struct {
+	b []byte
+	i int
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) eat(c byte) bool {
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// plainString reads a JSON string without escapes and returns its text:
+// false for anything else, and for invalid UTF-8 (encoding/json replaces
+// it).
+func (s *scanner) plainString() ([]byte, bool) {
+	if !s.eat('"') {
+		return nil, false
+	}
+	start, ascii := s.i, true
+	for ; s.i < len(s.b); s.i++ {
+		switch c := s.b[s.i]; {
+		case c == '"':
+			str := s.b[start:s.i]
+			s.i++
+			if !ascii && !utf8.Valid(str) {
+				return nil, false
+			}
+			return str, true
+		case c == '\\' || c < 0x20:
+			return nil, false
+		case c >= 0x80:
+			ascii = false
+		}
+	}
+	return nil, false
+}
+
+// integer reads a JSON number that is a plain integer (what encoding/json
+// decodes into an int without an error).
+func (s *scanner) integer() (int64, bool) {
+	start := s.i
+	s.eat('-')
+	digits := s.i
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		s.i++
+	}
+	switch {
+	case s.i == digits:
+		return 0, false
+	case s.b[digits] == '0' && s.i-digits > 1:
+		return 0, false // a leading zero: not JSON
+	case s.i < len(s.b) && (s.b[s.i] == '.' || s.b[s.i] == 'e' || s.b[s.i] == 'E'):
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(s.b[start:s.i]), 10, 0)
+	return n, err == nil
+}
+
+// value skips one valid JSON value (RFC 8259, as json.Valid checks it:
+// strings may hold any bytes but control characters, escapes must be
+// valid).
+func (s *scanner) value(depth int) bool {
+	if s.i >= len(s.b) || depth > maxFastDepth {
+		return false
+	}
+	switch c := s.b[s.i]; {
+	case c == '{':
+		s.i++
+		s.ws()
+		if s.eat('}') {
+			return true
+		}
+		for {
+			s.ws()
+			if !s.str() {
+				return false
+			}
+			s.ws()
+			if !s.eat(':') {
+				return false
+			}
+			s.ws()
+			if !s.value(depth + 1) {
+				return false
+			}
+			s.ws()
+			if s.eat('}') {
+				return true
+			}
+			if !s.eat(',') {
+				return false
+			}
+		}
+	case c == '[':
+		s.i++
+		s.ws()
+		if s.eat(']') {
+			return true
+		}
+		for {
+			s.ws()
+			if !s.value(depth + 1) {
+				return false
+			}
+			s.ws()
+			if s.eat(']') {
+				return true
+			}
+			if !s.eat(',') {
+				return false
+			}
+		}
+	case c == '"':
+		return s.str()
+	case c == '-' || c >= '0' && c <= '9':
+		return s.number()
+	case c == 't':
+		return s.literal("true")
+	case c == 'f':
+		return s.literal("false")
+	case c == 'n':
+		return s.literal("null")
+	}
+	return false
+}
+
+func (s *scanner) literal(l string) bool {
+	if len(s.b)-s.i >= len(l) && string(s.b[s.i:s.i+len(l)]) == l {
+		s.i += len(l)
+		return true
+	}
+	return false
+}
+
+// str skips a valid JSON string.
+func (s *scanner) str() bool {
+	if !s.eat('"') {
+		return false
+	}
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		s.i++
+		switch {
+		case c == '"':
+			return true
+		case c < 0x20:
+			return false
+		case c == '\\':
+			if s.i >= len(s.b) {
+				return false
+			}
+			e := s.b[s.i]
+			s.i++
+			switch e {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if len(s.b)-s.i < 4 {
+					return false
+				}
+				for _, h := range s.b[s.i : s.i+4] {
+					if !(h >= '0' && h <= '9' || h >= 'a' && h <= 'f' || h >= 'A' && h <= 'F') {
+						return false
+					}
+				}
+				s.i += 4
+			default:
+				return false
+			}
+		}
+	}
+	return false
+}
+
+// number skips a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (s *scanner) number() bool {
+	s.eat('-')
+	digits := func() int {
+		n := 0
+		for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+			s.i++
+			n++
+		}
+		return n
+	}
+	if s.eat('0') {
+		// no more integer digits after a leading zero
+	} else if digits() == 0 {
+		return false
+	}
+	if s.eat('.') && digits() == 0 {
+		return false
+	}
+	if s.eat('e') || s.eat('E') {
+		if !s.eat('+') {
+			s.eat('-')
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return true
+}

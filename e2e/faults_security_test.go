@@ -147,7 +147,8 @@ func securityScenario(t *testing.T, b *ownBroker) []tally {
 	l.wait()
 	out := []tally{f.settle(good.name, l, dlq, []*sub{good}, nil, began, 120*time.Second)}
 	for _, s := range ssrfSubs {
-		x := f.settle(s.name+" "+strings.TrimPrefix(s.url, "http://"), l, dlq, []*sub{s}, nil, began, 60*time.Second)
+		shown := strings.Replace(strings.TrimPrefix(s.url, "http://"), ":"+port+"/", ":port/", 1)
+		x := f.settle(s.name+", "+shown, l, dlq, []*sub{s}, nil, began, 60*time.Second)
 		if x.Reasons["refused"] != x.Expected {
 			t.Errorf("%s: dead letters %v of %d expected, want every one refused", s.name, x.Reasons, x.Expected)
 		}

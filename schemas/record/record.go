@@ -356,9 +356,12 @@ func (a *Attempt) Record(topic string) (*kgo.Record, error) {
 	if a.V == 0 {
 		a.V = Version
 	}
-	v, err := encode(header.KindAttempt, a)
-	if err != nil {
-		return nil, err
+	v, ok := appendAttempt(make([]byte, 0, 256), a)
+	if !ok {
+		var err error
+		if v, err = encode(header.KindAttempt, a); err != nil {
+			return nil, err
+		}
 	}
 	return &kgo.Record{Topic: topic, Key: []byte(a.DeliveryID), Value: v, Headers: []kgo.RecordHeader{
 		hdr(header.Version, strconv.Itoa(Version)),

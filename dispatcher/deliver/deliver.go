@@ -138,8 +138,9 @@ type Dispatcher struct {
 	// then be spread over members, and park queues are not kept.
 	mixedPartitions bool
 	// batchMax is the largest record batch produced to a topic that
-	// accepts less than franz-go's default (readLimits); read-only once
-	// consuming starts.
+	// accepts less than franz-go's default (readLimits, noteTopicMax),
+	// under limitsMu.
+	limitsMu sync.RWMutex
 	batchMax map[string]int
 	gen      uint64
 	// bytes is what the records in every window count against
@@ -453,17 +454,54 @@ func (d *Dispatcher) readLimits(ctx context.Context, adm *kadm.Client) {
 				zap.String("topic", rc.Name), zap.Int("max_message_bytes", n))
 		}
 	}
-	if n, ok := d.batchMax[d.cfg.Topics.DLQ()]; ok {
-		d.cfg.MaxRecordBytes = min(d.cfg.MaxRecordBytes, n)
-	}
 }
 
 // batchMaxFor is the largest record batch produced to topic.
 func (d *Dispatcher) batchMaxFor(topic string) int32 {
+	d.limitsMu.RLock()
+	defer d.limitsMu.RUnlock()
 	if n, ok := d.batchMax[topic]; ok {
 		return int32(max(n, 512))
 	}
 	return DefaultMaxRecordBytes
+}
+
+// deadLetterMax is the largest dead letter to produce: MaxRecordBytes, or
+// the DLQ's max.message.bytes when it is lower.
+func (d *Dispatcher) deadLetterMax() int {
+	d.limitsMu.RLock()
+	defer d.limitsMu.RUnlock()
+	if n, ok := d.batchMax[d.cfg.Topics.DLQ()]; ok {
+		return min(d.cfg.MaxRecordBytes, n)
+	}
+	return d.cfg.MaxRecordBytes
+}
+
+// noteTopicMax records n, topic's max.message.bytes as Kafka has it now.
+// franz-go fixes a partition's batch cap when it first produces to it
+// (batchMaxFor), so when the limit changed the topic is purged from the
+// producer: its next record rebuilds its partitions with the new cap.
+// Records of the topic buffered at that moment fail and are produced
+// again by the jobs waiting on them.
+func (d *Dispatcher) noteTopicMax(topic string, n int) {
+	if n <= 0 {
+		return
+	}
+	d.limitsMu.Lock()
+	had, ok := d.batchMax[topic]
+	switch {
+	case n >= DefaultMaxRecordBytes && !ok, n < DefaultMaxRecordBytes && ok && had == n:
+		d.limitsMu.Unlock()
+		return
+	case n >= DefaultMaxRecordBytes:
+		delete(d.batchMax, topic)
+	default:
+		d.batchMax[topic] = n
+	}
+	d.limitsMu.Unlock()
+	d.log.Info("topic's max.message.bytes changed; producing within its new limit",
+		zap.String("topic", topic), zap.Int("max_message_bytes", n))
+	d.cl.PurgeTopicsFromProducing(topic)
 }
 
 // topicMaxBytes returns max.message.bytes of topic as the broker has it

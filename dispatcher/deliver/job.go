@@ -498,7 +498,7 @@ func (d *Dispatcher) deadLetter(ctx context.Context, j *job, f failure) bool {
 		dl.Raw = record.RawOf(j.rec)
 	}
 	build := func() (*kgo.Record, error) { return dl.Record(d.cfg.Topics.DLQ()) }
-	limit, refused := d.cfg.MaxRecordBytes, 0
+	limit, refused := d.deadLetterMax(), 0
 	for {
 		r, err := dl.Fit(limit, j.rec, build)
 		if err != nil {
@@ -522,6 +522,7 @@ func (d *Dispatcher) deadLetter(ctx context.Context, j *job, f failure) bool {
 		// else try it again as it is, a few times, before halving.
 		refused++
 		topicMax := d.topicMaxBytes(ctx, r.Topic)
+		d.noteTopicMax(r.Topic, topicMax)
 		switch size := record.RecordSize(r); {
 		case topicMax > 0 && size > topicMax:
 			limit = topicMax

@@ -44,6 +44,7 @@ type Config struct {
 
 	Sources     flagenv.StringList // source topics; default "events"
 	SourceRegex bool               // Sources are regular expressions
+	StartOffset string             // where a group without offsets starts: earliest (default) or latest
 	Group       string             // consumer group; default "hookline-router"
 	// TransactionalID is unique per instance and stable across its
 	// restarts; default "<group>-<hostname>".
@@ -80,6 +81,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.Sources = flagenv.StringList{topic.DefaultSource}
 	fs.Var(&c.Sources, "source-topics", "comma-separated topics to route events from")
 	fs.BoolVar(&c.SourceRegex, "source-regex", false, "treat --source-topics as regular expressions (Hookline's own topics are excluded)")
+	fs.StringVar(&c.StartOffset, "start-offset", route.StartEarliest, "where the group reads a source partition it has no committed offset for (a new group, a new partition, offsets expired after offsets.retention.minutes): earliest routes every retained event, latest only events written from then on")
 	fs.StringVar(&c.Group, "group", route.DefaultGroup, "consumer group")
 	fs.StringVar(&c.TransactionalID, "transactional-id", "", "Kafka transactional id, unique per instance and stable across its restarts (default <group>-<hostname>)")
 	fs.IntVar(&c.MaxEventBytes, "max-event-bytes", route.DefaultMaxEventBytes, "largest source record (key, value, headers) routed; larger ones are dead-lettered as too_large")
@@ -123,6 +125,7 @@ func (c *Config) route() route.Config {
 	return route.Config{
 		Sources:            slices.Clone(c.Sources),
 		SourceRegex:        c.SourceRegex,
+		StartOffset:        c.StartOffset,
 		Group:              c.Group,
 		TransactionalID:    c.TransactionalID,
 		Topics:             topic.New(c.TopicPrefix),

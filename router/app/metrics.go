@@ -18,6 +18,7 @@ type metrics struct {
 	unmatched    prometheus.Counter
 	invalid      *prometheus.CounterVec
 	filterErrors *prometheus.CounterVec
+	suppressed   prometheus.Counter
 	txn          *prometheus.HistogramVec
 	lag          *prometheus.GaugeVec
 	subs         prometheus.Gauge
@@ -39,7 +40,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "invalid_events_total",
 			Help: "Dead letters produced at the route stage, by reason; filter_error counts one per subscription whose filter failed on an event."}, []string{"reason"}),
 		filterErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "filter_errors_total",
-			Help: "Subscription filters that failed on an event (kind compile or eval); the subscription was treated as not matching (eval failures are also dead-lettered as filter_error)."}, []string{"kind"}),
+			Help: "Subscription filters that failed on an event (kind compile or eval); the subscription was treated as not matching (eval failures are also dead-lettered as filter_error, at most one per subscription per minute)."}, []string{"kind"}),
+		suppressed: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "filter_dead_letters_suppressed_total",
+			Help: "Filter failures at evaluation not dead-lettered because their subscription got a filter_error dead letter within the last minute."}),
 		txn: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "transaction_duration_seconds",
 			Help:    "Time from beginning a transaction to its commit or abort, by outcome.",
 			Buckets: prometheus.ExponentialBuckets(0.002, 2, 14)}, []string{"outcome"}),
@@ -48,7 +51,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		subs: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "active_subscriptions",
 			Help: "Active subscriptions in the router's table."}),
 	}
-	reg.MustRegister(m.events, m.deliveries, m.matches, m.unmatched, m.invalid, m.filterErrors, m.txn, m.lag, m.subs)
+	reg.MustRegister(m.events, m.deliveries, m.matches, m.unmatched, m.invalid, m.filterErrors, m.suppressed, m.txn, m.lag, m.subs)
 	// Known label values start at zero, so rates exist before the first
 	// occurrence.
 	for _, r := range []string{record.ReasonInvalidEvent, record.ReasonSchemaViolation, record.ReasonUnknownType, record.ReasonTooLarge, record.ReasonFilterError} {
@@ -75,6 +78,7 @@ func (m *metrics) Committed(b *route.Batch, took time.Duration) {
 	for k, n := range b.FilterErrors {
 		m.filterErrors.WithLabelValues(k).Add(float64(n))
 	}
+	m.suppressed.Add(float64(b.FilterDeadLettersSuppressed))
 }
 
 func (m *metrics) Aborted(took time.Duration) {

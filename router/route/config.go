@@ -29,10 +29,19 @@ const (
 	// DefaultMaxRetryBackoff caps the pause between attempts while Kafka
 	// does not answer.
 	DefaultMaxRetryBackoff = 5 * time.Second
+	// DefaultFilterDeadLetterInterval is how often a subscription whose
+	// filter fails at evaluation gets a filter_error dead letter.
+	DefaultFilterDeadLetterInterval = time.Minute
 	// DefaultMissingTopicGrace is how long a missing deliveries or DLQ
 	// topic is retried before Run gives up: long enough for a broker
 	// restart to load its metadata, short enough to report a typo.
 	DefaultMissingTopicGrace = 2 * time.Minute
+)
+
+// Where a group without committed offsets starts; see Config.StartOffset.
+const (
+	StartEarliest = "earliest"
+	StartLatest   = "latest"
 )
 
 // Config configures a Router. Zero fields take the defaults noted.
@@ -46,6 +55,15 @@ type Config struct {
 	// topics under Topics are excluded even if they match.
 	Sources     []string
 	SourceRegex bool
+	// StartOffset is where the group reads a source partition it has no
+	// committed offset for: StartEarliest (the default) routes every
+	// event the topic still holds, StartLatest only events written after
+	// the group got the partition. It applies to a new group, to a
+	// partition added later, and to a group whose offsets Kafka expired
+	// (offsets.retention.minutes, 7 days by default, after its last member
+	// left): with StartEarliest such a group routes, and so delivers,
+	// every retained event again.
+	StartOffset string
 	// Group is the consumer group; default DefaultGroup.
 	Group string
 	// TransactionalID must be unique per running instance and stable
@@ -68,6 +86,12 @@ type Config struct {
 	// RejectUnknownTypes dead-letters events whose type has no registered
 	// schema (reason unknown_type). By default they are routed.
 	RejectUnknownTypes bool
+	// FilterDeadLetterInterval bounds the filter_error dead letters of a
+	// subscription whose filter fails at evaluation: at most one per
+	// interval (and per transaction); the events in between are counted
+	// (Batch.FilterDeadLettersSuppressed) and logged, not dead-lettered.
+	// Default DefaultFilterDeadLetterInterval.
+	FilterDeadLetterInterval time.Duration
 
 	// MaxPollRecords bounds the records routed in one transaction (the
 	// size bound); default DefaultMaxPollRecords.
@@ -112,6 +136,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.Group == "" {
 		c.Group = DefaultGroup
+	}
+	if c.StartOffset == "" {
+		c.StartOffset = StartEarliest
+	}
+	if c.FilterDeadLetterInterval == 0 {
+		c.FilterDeadLetterInterval = DefaultFilterDeadLetterInterval
 	}
 	if c.MaxEventBytes == 0 {
 		c.MaxEventBytes = DefaultMaxEventBytes
@@ -158,11 +188,15 @@ func (c Config) Validate() error {
 			}
 			continue
 		}
-		if slices.Contains(c.ownTopics(), s) {
-			return fmt.Errorf("route: source topic %q is one of Hookline's own topics", s)
+		if slices.Contains(c.ownTopics(), s) || regexp.MustCompile(c.excludePattern()).MatchString(s) {
+			return fmt.Errorf("route: source topic %q is one of Hookline's own topics (deliveries, retry tiers, DLQ, attempts, tables)", s)
 		}
 	}
 	switch {
+	case c.StartOffset != StartEarliest && c.StartOffset != StartLatest:
+		return fmt.Errorf("route: start offset %q: want %s or %s", c.StartOffset, StartEarliest, StartLatest)
+	case c.FilterDeadLetterInterval < 0:
+		return errors.New("route: filter dead-letter interval must not be negative")
 	case c.MaxEventBytes < 0:
 		return errors.New("route: max event bytes must be positive")
 	case c.MaxRecordBytes < 1024 || c.MaxRecordBytes > 1<<30:
@@ -182,12 +216,21 @@ func (c Config) Validate() error {
 // ownTopics are the topics the router must never consume: what it
 // writes, and Hookline's other records.
 func (c Config) ownTopics() []string {
-	return []string{c.Topics.Deliveries(), c.Topics.DLQ(), c.Topics.Subscriptions(), c.Topics.Attempts()}
+	return []string{c.Topics.Deliveries(), c.Topics.DLQ(), c.Topics.Subscriptions(), c.Topics.Attempts(),
+		c.Topics.EventTypes(), c.Topics.Idempotency(), c.Topics.EndpointStatus()}
 }
 
 // excludePattern matches every Hookline topic under c.Topics.
 func (c Config) excludePattern() string {
-	return "^" + regexp.QuoteMeta(c.Topics.Prefix) + `(deliveries|dlq|subscriptions|attempts|retry\.[0-9]+)$`
+	return "^" + regexp.QuoteMeta(c.Topics.Prefix) + `(deliveries|dlq|subscriptions|attempts|event-types|idempotency|endpoint-status|retry\.[0-9]+)$`
+}
+
+// resetOffset is where a partition without a committed offset starts.
+func (c Config) resetOffset() kgo.Offset {
+	if c.StartOffset == StartLatest {
+		return kgo.NewOffset().AtEnd()
+	}
+	return kgo.NewOffset().AtStart()
 }
 
 // clientOpts returns the options of the router's transactional group
@@ -197,7 +240,7 @@ func (c Config) clientOpts() []kgo.Opt {
 		kgo.ConsumerGroup(c.Group),
 		kgo.ConsumeTopics(c.Sources...),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.ConsumeResetOffset(c.resetOffset()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.TransactionalID(c.TransactionalID),
 		kgo.ProducerBatchMaxBytes(int32(c.MaxRecordBytes)),

@@ -32,6 +32,11 @@ type outage struct {
 	reminded time.Time
 	down     atomic.Bool  // read by Check from other goroutines
 	sinceNs  atomic.Int64 // since, for Check
+	// For Check, which tells a loop that keeps failing while brokers
+	// answer: failures in a row, the time of the last and its error.
+	inRow      atomic.Int64
+	lastFailNs atomic.Int64
+	lastErr    atomic.Pointer[error]
 }
 
 // fail records a failure of what and returns how long to wait before the
@@ -39,6 +44,9 @@ type outage struct {
 func (o *outage) fail(what string, err error) time.Duration {
 	now := o.now()
 	o.failures++
+	o.inRow.Add(1)
+	o.lastFailNs.Store(now.UnixNano())
+	o.lastErr.Store(&err)
 	o.backoff = min(max(2*o.backoff, minBackoff), o.maxBackoff)
 	if o.since.IsZero() {
 		o.since, o.reminded = now, now
@@ -60,6 +68,7 @@ func (o *outage) fail(what string, err error) time.Duration {
 
 // ok records progress, ending an outage if one was going on.
 func (o *outage) ok() {
+	o.inRow.Store(0)
 	if o.since.IsZero() {
 		return
 	}

@@ -21,6 +21,12 @@ type Batch struct {
 	DeadLetters map[string]int
 	// FilterErrors counts failed filters by kind: "compile" or "eval".
 	FilterErrors map[string]int
+	// FilterDeadLettersSuppressed counts the filter_error dead letters
+	// not produced because their subscription had one within
+	// Config.FilterDeadLetterInterval.
+	FilterDeadLettersSuppressed int
+
+	filterDeadLettered []string // subscriptions given a filter_error dead letter
 }
 
 // Recorder receives the Router's measurements. Counts arrive once per

@@ -28,7 +28,10 @@
 // counted. A filter that fails at run time also dead-letters the event for
 // that subscription, with reason filter_error, in the same transaction:
 // the dead letter carries the delivery a match would have made, so that it
-// can be replayed once the filter is fixed. A filter that does not compile
+// can be replayed once the filter is fixed. A broken filter would
+// otherwise dead-letter every event it sees, so each subscription gets at
+// most one such dead letter per Config.FilterDeadLetterInterval (one
+// minute); the others are counted in Batch.FilterDeadLettersSuppressed. A filter that does not compile
 // is reported when the subscription is loaded and matches nothing; it is
 // not dead-lettered event by event.
 //
@@ -36,7 +39,16 @@
 //
 // The Router reads subscriptions from a table (platform/subtable) kept
 // current by its own goroutine; Run waits for the table to catch up
-// before consuming, and picks up changes at the next batch. Filters are
+// before consuming, and picks up changes at the next batch.
+//
+// # Limits
+//
+// At start, Run compares Config.MaxRecordBytes with the max.message.bytes
+// of the deliveries and DLQ topics and ends with ErrConfig if a topic
+// accepts less: such a record would fail its transaction on every
+// attempt. Check reports a loop of transactions that keep failing while
+// the brokers answer (a produce error no retry fixes), so that readiness
+// shows a Router that makes no progress. Filters are
 // compiled once per subscription id and filter text.
 //
 // # Shutdown
@@ -110,6 +122,8 @@ type Router struct {
 	out      outage       // touched by Run's goroutine only, except out.down and out.sinceNs
 	lastRead atomic.Int64 // unix ns of the last successful read from a broker
 
+	filterDeadLettered map[string]time.Time // last filter_error dead letter committed per subscription; Run's goroutine only
+
 	core       *fanout.Router
 	compiler   *fanout.Compiler
 	set        *fanout.Set
@@ -166,6 +180,9 @@ func (r *Router) Run(ctx context.Context) error {
 			return nil
 		}
 		return fmt.Errorf("route: waiting for subscriptions: %w", err)
+	}
+	if err := r.checkLimits(ctx); err != nil {
+		return err
 	}
 	r.log.Info("router consuming",
 		zap.Strings("sources", r.cfg.Sources), zap.Bool("regex", r.cfg.SourceRegex),
@@ -474,6 +491,7 @@ func (r *Router) transact(ctx context.Context, sess *kgo.GroupTransactSession, f
 		return false, produceErr, nil
 	}
 	r.rec.Committed(&b, took)
+	r.noteFilterDeadLetters(&b, now)
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 		if n := len(p.Records); n > 0 {
 			r.rec.Lag(p.Topic, p.Partition, max(0, p.HighWatermark-p.Records[n-1].Offset-1))
@@ -500,6 +518,9 @@ func (r *Router) Check() error {
 	last := r.lastRead.Load()
 	if r.out.down.Load() && last <= r.out.sinceNs.Load() {
 		return ErrUnavailable
+	}
+	if err := r.stuck(); err != nil {
+		return err
 	}
 	if last > 0 && time.Since(time.Unix(0, last)) > staleRead {
 		return fmt.Errorf("%w: no answer from Kafka for %s", ErrUnavailable, time.Since(time.Unix(0, last)).Round(time.Second))
@@ -546,9 +567,17 @@ func (r *Router) collect(ctx context.Context, sess *kgo.GroupTransactSession, pr
 	rec *kgo.Record, res *fanout.Result, b *Batch, notices *[]notice,
 ) {
 	b.Events[rec.Topic]++
+	filterDLs := 0
 	for _, out := range res.Records {
+		if res.Reason == "" && out.Topic == r.cfg.Topics.DLQ() { // a filter_error dead letter
+			if !r.admitFilterDeadLetter(out, b) {
+				continue
+			}
+			filterDLs++
+		}
 		sess.Produce(ctx, out, promise.Promise())
 	}
+	res.FilterDeadLetters = filterDLs
 	for _, fe := range res.FilterErrors {
 		b.FilterErrors[filterKind(fe.Err)]++
 	}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/hookline/hookline/router/route"
 	"github.com/hookline/hookline/schemas/event"
 	"github.com/hookline/hookline/schemas/record"
+	"github.com/hookline/hookline/schemas/registry"
 	"github.com/hookline/hookline/schemas/topic"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -299,7 +301,11 @@ func TestConfigValidate(t *testing.T) {
 
 // TestRebalanceExactlyOnce routes a stream of events while members join
 // and leave the group, each rebalance revoking partitions in the middle of
-// transactions: every delivery must still be committed exactly once.
+// transactions: every delivery must still be committed exactly once. The
+// first join is made to land inside a transaction of member 1 (its routing
+// is held until member 2 has committed the partitions it took over), and
+// that transaction must be aborted: committing it would duplicate what
+// member 2 routed.
 func TestRebalanceExactlyOnce(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 6)
@@ -328,21 +334,33 @@ func TestRebalanceExactlyOnce(t *testing.T) {
 
 	cfg := h.config(t)
 	cfg.MaxPollRecords = 50
-	member := func(n int) (stop func(), c *counter) {
+	member := func(n int, opts ...route.Option) (stop func(), c *counter) {
 		c = newCounter()
 		mcfg := cfg
 		mcfg.TransactionalID = fmt.Sprintf("%s-%d", cfg.TransactionalID, n)
-		return h.start(t, mcfg, route.WithRecorder(c)), c
+		return h.start(t, mcfg, append(opts, route.WithRecorder(c))...), c
 	}
 	progressed := func(c *counter, what string) {
 		t.Helper()
 		base := c.snapshot().commits
 		routetest.Eventually(t, 60*time.Second, what, func() bool { return c.snapshot().commits > base })
 	}
-	stop1, c1 := member(1)
+	hold := &holdingValidator{inner: defaultRegistry(t), entered: make(chan struct{}), release: make(chan struct{})}
+	stop1, c1 := member(1, route.WithValidator(hold))
 	progressed(c1, "member 1 to commit")
-	_, c2 := member(2) // joins: member 1 gives up partitions mid-flow
+	hold.arm() // member 1's next transaction stops in the middle of routing
+	select {
+	case <-hold.entered:
+	case <-time.After(60 * time.Second):
+		t.Fatal("member 1 began no transaction")
+	}
+	abortsBefore := c1.snapshot().aborts
+	_, c2 := member(2) // joins: member 1 gives up partitions mid-transaction
 	progressed(c2, "member 2 to commit")
+	close(hold.release)
+	routetest.Eventually(t, 60*time.Second, "member 1's transaction to be aborted by the rebalance", func() bool {
+		return c1.snapshot().aborts > abortsBefore
+	})
 	stop1() // leaves: member 2 takes them back
 	_, c3 := member(3)
 	progressed(c3, "member 3 to commit")
@@ -356,6 +374,34 @@ func TestRebalanceExactlyOnce(t *testing.T) {
 		aborts += c.snapshot().aborts
 	}
 	t.Logf("%d events routed by 3 members; %d transactions aborted by rebalances", len(events), aborts)
+}
+
+// holdingValidator validates with inner; once armed, the next call blocks
+// until release is closed, holding its transaction open.
+type holdingValidator struct {
+	inner   route.Validator
+	armed   atomic.Bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (v *holdingValidator) arm() { v.armed.Store(true) }
+
+func (v *holdingValidator) Validate(eventType string, version int, data []byte) error {
+	if v.armed.CompareAndSwap(true, false) {
+		close(v.entered)
+		<-v.release
+	}
+	return v.inner.Validate(eventType, version, data)
+}
+
+func defaultRegistry(t testing.TB) *registry.Registry {
+	t.Helper()
+	reg, err := registry.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
 }
 
 // TestRegexSources consumes every topic under the Hookline prefix by

@@ -1,0 +1,95 @@
+package deliver
+
+import (
+	"context"
+	"sync"
+
+	"github.com/hookline/hookline/schemas/record"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+)
+
+// maxPendingAttempts bounds the attempt records waiting for the writer;
+// more are dropped (attempt records are best effort, like a full
+// producer buffer drops them).
+const maxPendingAttempts = 10_000
+
+// attemptLog batches attempt records. A job adds its record after the
+// POST and goes on; one writer encodes what has gathered and hands it to
+// the Kafka client, whose own batching sends it. The log is not on the
+// commit path: a delivery may be committed while its attempt records
+// wait here. On shutdown, flush runs before the final commit.
+type attemptLog struct {
+	topic string
+	log   *zap.Logger
+
+	mu      sync.Mutex
+	pending []record.Attempt
+	spare   []record.Attempt // the previous batch's slice, reused
+	wake    chan struct{}    // one token: records are pending
+}
+
+func newAttemptLog(topic string, log *zap.Logger) *attemptLog {
+	return &attemptLog{topic: topic, log: log, wake: make(chan struct{}, 1)}
+}
+
+// add queues a for the writer.
+func (l *attemptLog) add(a record.Attempt) {
+	l.mu.Lock()
+	if len(l.pending) >= maxPendingAttempts {
+		l.mu.Unlock()
+		l.log.Debug("attempt record dropped: the writer is behind", zap.String("delivery_id", a.DeliveryID))
+		return
+	}
+	l.pending = append(l.pending, a)
+	first := len(l.pending) == 1
+	l.mu.Unlock()
+	if first {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run writes batches to cl until ctx ends. Records added while a batch is
+// written make the next batch.
+func (l *attemptLog) run(ctx context.Context, cl *kgo.Client) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.wake:
+		}
+		l.flush(cl)
+	}
+}
+
+// flush hands every pending record to cl (without waiting for Kafka; the
+// client's Flush does).
+func (l *attemptLog) flush(cl *kgo.Client) {
+	l.mu.Lock()
+	batch := l.pending
+	l.pending, l.spare = l.spare[:0], nil
+	l.mu.Unlock()
+	for i := range batch {
+		r, err := batch[i].Record(l.topic)
+		if err != nil {
+			l.log.Debug("attempt record not encoded", zap.String("delivery_id", batch[i].DeliveryID), zap.Error(err))
+			continue
+		}
+		// Background, not a job's context: a cancelled first record of a
+		// batch would fail the records batched behind it.
+		cl.TryProduce(context.Background(), r, l.produced)
+	}
+	clear(batch)
+	l.mu.Lock()
+	l.spare = batch[:0]
+	l.mu.Unlock()
+}
+
+func (l *attemptLog) produced(_ *kgo.Record, err error) {
+	if err != nil {
+		l.log.Debug("attempt record dropped", zap.Error(err))
+	}
+}

@@ -122,6 +122,9 @@ type Dispatcher struct {
 	sem    chan struct{} // global cap on HTTP requests
 	cl     *kgo.Client   // set by Run before consuming
 
+	// attempts queues attempt records for Kafka (attempts.go).
+	attempts *attemptLog
+
 	// commitMu serializes commits with the fencing of revoked partitions:
 	// a commit that includes a partition completes before it is fenced.
 	commitMu sync.Mutex
@@ -237,6 +240,7 @@ func New(cfg Config, subs Subscriptions, kafka []kgo.Opt, opts ...Opt) (*Dispatc
 		o.apply(d)
 	}
 	d.kafka = &failureLog{log: d.log}
+	d.attempts = newAttemptLog(cfg.Topics.Attempts(), d.log)
 	d.gate = admit.New(admit.Config{
 		BreakerFailures: cfg.BreakerFailures,
 		BreakerRatio:    cfg.BreakerRatio,
@@ -334,24 +338,33 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	commitCtx, stopCommits := context.WithCancel(work)
 	var committer sync.WaitGroup
 	committer.Go(func() { d.commitLoop(commitCtx) })
+	var writer sync.WaitGroup
+	writer.Go(func() { d.attempts.run(work, cl) })
 
 	d.log.Info("dispatcher consuming", zap.Strings("topics", d.topics), zap.String("group", d.cfg.Group),
 		zap.Stringer("retry_schedule", retry.Schedule(d.cfg.RetrySchedule)))
 	d.poll(ctx, work)
 
-	// Shutdown, in order: stop intake, drain with a deadline, commit,
-	// flush attempt records, leave the group.
+	// Shutdown, in order: stop intake, drain with a deadline, flush
+	// attempt records, commit, leave the group.
 	cl.PauseFetchTopics(d.topics...)
-	d.drain(kill)
+	d.drain(kill) // ends work: the attempt writer stops too
 	stopCommits()
 	committer.Wait()
+	writer.Wait()
+	// Before the final commit, so a delivery committed has its attempt
+	// records in Kafka; bounded on its own, so a slow flush does not
+	// cost the commit.
+	flushCtx, flushed := context.WithTimeout(context.Background(), 5*time.Second)
+	d.attempts.flush(cl)
+	if err := cl.Flush(flushCtx); err != nil {
+		d.log.Warn("flushing attempt records", zap.Error(err))
+	}
+	flushed()
 	final, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := d.commit(final, nil); err != nil {
 		d.log.Warn("final commit failed; the next owner redelivers from the last commit", zap.Error(err))
-	}
-	if err := cl.Flush(final); err != nil {
-		d.log.Warn("flushing attempt records", zap.Error(err))
 	}
 	cl.CloseAllowingRebalance()
 	d.log.Info("dispatcher stopped")

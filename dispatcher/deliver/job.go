@@ -411,7 +411,6 @@ func (d *Dispatcher) send(ctx context.Context, j *job, sub *record.Subscription,
 		h[k] = v
 	}
 	h.Set("User-Agent", d.cfg.UserAgent)
-	url := record.RedactURL(sub.URL)
 	return d.http.Send(ctx, post.Request{
 		URL:     sub.URL,
 		Header:  h,
@@ -423,7 +422,7 @@ func (d *Dispatcher) send(ctx context.Context, j *job, sub *record.Subscription,
 		// The same webhook-id on every attempt; a fresh timestamp.
 		Sign: func(h http.Header) { webhook.SetHeaders(h, j.del.ID, time.Now(), body, secrets...) },
 		OnAttempt: func(a post.Attempt) {
-			d.attempt(j, url, a)
+			d.attempt(j, sub.URL, a)
 		},
 		Release: func() { <-d.sem; *held = false },
 		Acquire: func(ctx context.Context) error {
@@ -438,8 +437,9 @@ func (d *Dispatcher) send(ctx context.Context, j *job, sub *record.Subscription,
 
 var errNoSecret = errors.New("subscription has no signing secret in force")
 
-// attempt records one HTTP attempt: metrics, a debug log line and an
-// attempt record (best effort: dropped when the producer is saturated).
+// attempt records one HTTP attempt to url: metrics, a debug log line and
+// an attempt record, queued on the attempt log (best effort: dropped when
+// the log or the producer is saturated).
 func (d *Dispatcher) attempt(j *job, url string, a post.Attempt) {
 	result := ResultFailed
 	switch {
@@ -452,7 +452,7 @@ func (d *Dispatcher) attempt(j *job, url string, a post.Attempt) {
 	n := j.del.Attempt + a.N
 	if ce := d.log.Check(zap.DebugLevel, "attempt"); ce != nil {
 		ce.Write(zap.String("delivery_id", j.del.ID), zap.String("subscription_id", j.del.SubscriptionID),
-			zap.String("url", url), zap.Int("attempt", n), zap.Int("tier", j.del.Tier), zap.Int("status", a.Status),
+			zap.String("url", record.RedactURL(url)), zap.Int("attempt", n), zap.Int("tier", j.del.Tier), zap.Int("status", a.Status),
 			zap.Duration("latency", a.Latency), zap.String("result", result), zap.Error(a.Err))
 	}
 	rec := record.Attempt{
@@ -463,17 +463,7 @@ func (d *Dispatcher) attempt(j *job, url string, a post.Attempt) {
 	if a.Err != nil {
 		rec.Error = a.Err.Error()
 	}
-	r, err := rec.Record(d.cfg.Topics.Attempts())
-	if err != nil {
-		return
-	}
-	// Background, not the job's context: a cancelled first record of a
-	// batch would fail the records batched behind it.
-	d.cl.TryProduce(context.Background(), r, func(_ *kgo.Record, err error) {
-		if err != nil {
-			d.log.Debug("attempt record dropped", zap.Error(err))
-		}
-	})
+	d.attempts.add(rec)
 }
 
 // deadLetter produces the dead letter of j and reports whether it is

@@ -1,12 +1,11 @@
 package e2e_test
 
 import (
-	"github.com/hookline/hookline/platform/proctest"
-
 	"encoding/json"
 	"testing"
 	"time"
 
+	"github.com/hookline/hookline/platform/proctest"
 	"github.com/hookline/hookline/schemas/record"
 	"github.com/hookline/hookline/schemas/registry"
 	"github.com/twmb/franz-go/pkg/kgo"

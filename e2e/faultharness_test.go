@@ -462,6 +462,17 @@ func (l *load) String() string {
 	return fmt.Sprintf("%d sent, answers %v", l.sent, l.statuses)
 }
 
+// maxAccepted is the highest sequence number accepted so far, -1 if none.
+func (l *load) maxAccepted() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := -1
+	for _, s := range l.accepted {
+		m = max(m, s)
+	}
+	return m
+}
+
 func (l *load) acceptedCount() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()

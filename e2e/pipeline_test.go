@@ -1,8 +1,6 @@
 package e2e_test
 
 import (
-	"github.com/hookline/hookline/platform/proctest"
-
 	"context"
 	"encoding/json"
 	"io"
@@ -12,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookline/hookline/platform/proctest"
 	"github.com/hookline/hookline/schemas/record"
 	"github.com/hookline/hookline/schemas/webhook"
 	"github.com/twmb/franz-go/pkg/kgo"

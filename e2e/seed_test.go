@@ -1,8 +1,6 @@
 package e2e_test
 
 import (
-	"github.com/hookline/hookline/platform/proctest"
-
 	"bufio"
 	"net"
 	"os"
@@ -13,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hookline/hookline/platform/proctest"
 )
 
 // seedListener runs the seed article's Express webhook listener (port 3000,

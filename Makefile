@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 
-MODULES   := schemas platform producer router dispatcher hookctl e2e deploy
+MODULES   := schemas platform producer router dispatcher hookctl e2e deploy bench
 PRESENT   := $(foreach m,$(MODULES),$(if $(wildcard $(m)/go.mod),$(m)))
 BINARIES  := producer router dispatcher hookctl
 FUZZTIME  ?= 10s
@@ -10,7 +10,7 @@ TESTFLAGS ?= -count=1 -timeout 20m
 KAFKA_PORT ?= 9092
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: help build test test-faults lint fuzz kafka-up kafka-down clean deps-sync
+.PHONY: help build test test-faults bench lint fuzz kafka-up kafka-down clean deps-sync
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ test: ## run every module's tests (set KAFKA_BROKERS to use a real broker)
 
 test-faults: ## fault suite on a real Kafka it starts itself (HOOKLINE_FAULTS=quick: the subset); table in bin/faults-*.md
 	@./scripts/test-faults.sh
+
+bench: ## benchmarks of issues 11 and 18 on a real Kafka it starts itself (BENCH_SCALE, BENCH_KAFKA_PORT, BENCH_ONLY); writes bench/results and BENCHMARKS.md
+	@go run ./bench/cmd/bench $(BENCHFLAGS)
 
 lint: ## gofmt, go vet, staticcheck, dependency drift, and the deployment checks (compose, alerts, dashboard, config reference, kubernetes)
 	@out=$$(gofmt -l $(PRESENT)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

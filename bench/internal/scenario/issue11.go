@@ -1,0 +1,350 @@
+package scenario
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookline/hookline/bench/internal/receiver"
+	"github.com/hookline/hookline/bench/internal/results"
+	"github.com/hookline/hookline/schemas/event"
+	"github.com/hookline/hookline/schemas/record"
+	"github.com/hookline/hookline/schemas/topic"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+const (
+	partitions   = 8
+	subsIssue11  = 100
+	eventBytes11 = 1024
+	bigLatency   = 50 * time.Millisecond
+)
+
+// queued writes n deliveries of size-byte events round-robin over subs to
+// the deliveries topic of prefix, as the router would have.
+func (e *Env) queued(ctx context.Context, prefix string, subs []record.Subscription, n, size int) error {
+	t := topic.New(prefix).Deliveries()
+	now := time.Now().UTC()
+	return e.produce(ctx, n, func(i int) *kgo.Record {
+		ev := event.Event{ID: "ev-" + strconv.Itoa(i), Source: "bench", Type: "bench.queued", SpecVersion: event.SpecVersion,
+			DataContentType: event.ContentTypeJSON, Time: now, Data: data(i, size)}
+		d := record.NewDelivery(ev, subs[i%len(subs)].ID, now)
+		r, err := d.Record(t)
+		if err != nil {
+			panic(err) // a Delivery of these fields always encodes
+		}
+		return r
+	})
+}
+
+// setupQueued creates a scenario's topics and subscriptions, one endpoint
+// each with behaviour b, and a backlog of n deliveries.
+func (e *Env) setupQueued(ctx context.Context, prefix string, nsubs, n, size int, b receiver.Behaviour) ([]record.Subscription, error) {
+	if err := e.initTopics(ctx, prefix); err != nil {
+		return nil, err
+	}
+	specs := make([]subSpec, nsubs)
+	for i := range specs {
+		specs[i] = subSpec{types: []string{"bench.queued"}, endpoint: endpointBase(prefix) + i}
+		e.Recv.Set(specs[i].endpoint, b)
+	}
+	subs, err := e.putSubs(ctx, prefix, partitions, specs)
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		start := time.Now()
+		if err := e.queued(ctx, prefix, subs, n, size); err != nil {
+			return nil, err
+		}
+		e.logf("  %d deliveries of %d B queued in %s", n, size, time.Since(start).Round(time.Millisecond))
+	}
+	return subs, nil
+}
+
+// endpointBase gives each scenario its own range of receiver endpoints.
+var endpointBases = map[string]int{}
+
+func endpointBase(prefix string) int {
+	if b, ok := endpointBases[prefix]; ok {
+		return b
+	}
+	b := (len(endpointBases) + 1) * 1000
+	endpointBases[prefix] = b
+	return b
+}
+
+// drain waits for n deliveries at the receiver, or until limit has
+// passed, then measures s: its CPU since it started, per delivery, its
+// peak RSS, and the rate. A drain cut short by limit reports what was
+// delivered, with "complete" 0.
+func (e *Env) drain(ctx context.Context, s *service, n int, limit time.Duration) (map[string]float64, error) {
+	start := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, limit)
+	got, err := e.Recv.WaitOK(wctx, int64(n), 90*time.Second)
+	cancel()
+	complete := 1.0
+	if err != nil {
+		if ctx.Err() != nil || wctx.Err() == nil || got < 2 {
+			return nil, fmt.Errorf("%s: %w", s.Name, err)
+		}
+		complete = 0
+		e.logf("  %s: cut short after %s with %d of %d delivered", s.Name, limit, got, n)
+	}
+	cpu, err := s.CPU()
+	if err != nil {
+		return nil, err
+	}
+	rss, err := s.PeakRSS()
+	if err != nil {
+		return nil, err
+	}
+	arr := e.Recv.Arrivals()
+	first, last, ok := span(arr, nil)
+	e.logf("  %s: %d delivered in %s", s.Name, ok, time.Since(start).Round(time.Millisecond))
+	return map[string]float64{
+		"deliveries":     float64(ok),
+		"queued":         float64(n),
+		"complete":       complete,
+		"seconds":        last.Sub(first).Seconds(),
+		"rate":           rate(arr, nil),
+		"cpu_us":         us(cpu) / float64(ok),
+		"cpu_s":          cpu.Seconds(),
+		"rss_mib":        mib(rss),
+		"requests":       float64(len(arr)),
+		"duplicate_rate": float64(len(arr)-ok) / float64(ok),
+	}, nil
+}
+
+// cutShort notes the runs of sc that a drain limit cut short.
+func cutShort(sc *results.Scenario, limit time.Duration) {
+	for _, c := range sc.Runs {
+		if c.Metrics["complete"] == 0 {
+			sc.Notes = append(sc.Notes, fmt.Sprintf("%s: cut short by the %s limit with %s of %s deliveries delivered; its figures are over those.",
+				c.Name, limit, results.Itoa(int(c.Metrics["deliveries"])), results.Itoa(int(c.Metrics["queued"]))))
+		}
+	}
+}
+
+// windowBytesArgs passes --window-bytes when the dispatcher has it: the
+// driver's value, or else the dispatcher's own default, explicitly.
+func (e *Env) windowBytesArgs(override int64) ([]string, string) {
+	if !e.hasDispatcherFlag("window-bytes") {
+		return nil, "the dispatcher has no --window-bytes flag"
+	}
+	v := override
+	if v <= 0 {
+		v = e.dispatcherDefault("window-bytes")
+	}
+	if v <= 0 {
+		return nil, "--window-bytes left at the dispatcher's default"
+	}
+	return []string{"--window-bytes", strconv.FormatInt(v, 10)}, fmt.Sprintf("--window-bytes %d (%.0f MiB)", v, mib(v))
+}
+
+var defaultRE = regexp.MustCompile(`\(default (\d+)\)`)
+
+// dispatcherDefault is the integer default `dispatcher --help` shows for
+// flag, or 0.
+func (e *Env) dispatcherDefault(flag string) int64 {
+	help := e.dispatcherHelp
+	i := strings.Index(help, "-"+flag+" ")
+	if i < 0 {
+		return 0
+	}
+	rest := help[i:]
+	if j := strings.Index(rest[1:], "\n  -"); j >= 0 {
+		rest = rest[:j+1]
+	}
+	m := defaultRE.FindStringSubmatch(rest)
+	if m == nil {
+		return 0
+	}
+	v, _ := strconv.ParseInt(m[1], 10, 64)
+	return v
+}
+
+var cols11 = []results.Column{
+	{Key: "deliveries", Label: "deliveries"},
+	{Key: "rate", Label: "deliveries/s"},
+	{Key: "cpu_us", Label: "CPU µs/delivery", Digits: 1},
+	{Key: "rss_mib", Label: "peak RSS MiB", Digits: 1},
+}
+
+// Instant is issue 11's first scenario: a queued backlog to an instant
+// receiver, the dispatcher against the naive consumer on the same topic.
+func (e *Env) Instant(ctx context.Context, windowBytes int64) results.Scenario {
+	n := e.scaled(50000, 2000)
+	sc := results.Scenario{ID: "issue11-1-instant", Issue: 11, Title: "Instant receiver: dispatcher vs naive consumer",
+		Workload: fmt.Sprintf("%s queued deliveries of 1 KiB events, %d subscriptions (format %s) spread evenly over %d partitions, a receiver that answers 204 at once. "+
+			"The dispatcher (defaults, signing every request and producing an attempt record per attempt), then the naive franz-go consumer of `bench/internal/naive` (a goroutine per partition, serial POSTs, no signing, no attempt log, commit per poll) drain the same topic, each in a group of its own. "+
+			"CPU is each process's user+system time from its start until the last delivery arrived, divided by the deliveries.", results.Itoa(n), subsIssue11, e.Format, partitions),
+		Columns: cols11,
+		Chart:   results.Chart{Title: "Instant receiver: CPU per delivery", YLabel: "CPU µs per delivery", Metrics: []string{"cpu_us"}},
+	}
+	prefix := e.prefix("i11-instant")
+	if _, err := e.setupQueued(ctx, prefix, subsIssue11, n, eventBytes11, receiver.Instant); err != nil {
+		sc.Error = err.Error()
+		return sc
+	}
+	wb, note := e.windowBytesArgs(windowBytes)
+	sc.Notes = append(sc.Notes, note)
+	limit := e.drainLimit(2 * time.Minute)
+	hook, err := e.measureDrain(ctx, n, limit, func() (*service, error) {
+		return e.dispatcher(ctx, "i11-instant-dispatcher", prefix, prefix+"dispatcher", false, wb...)
+	})
+	if err != nil {
+		sc.Error = err.Error()
+		return sc
+	}
+	sc.Runs = append(sc.Runs, results.Case{Name: "hookline dispatcher", Metrics: hook})
+	naive, err := e.measureDrain(ctx, n, limit, func() (*service, error) { return e.naive("i11-instant-naive", prefix, prefix+"naive") })
+	if err != nil {
+		sc.Error = err.Error()
+		return sc
+	}
+	sc.Runs = append(sc.Runs, results.Case{Name: "naive consumer", Metrics: naive})
+	cutShort(&sc, limit)
+	sc.Targets = []results.Target{
+		results.NewTarget("CPU per delivery, dispatcher / naive", hook["cpu_us"]/naive["cpu_us"], 1.5, true, "x"),
+		results.NewTarget("deliveries/s, dispatcher / naive", hook["rate"]/naive["rate"], 0.8, false, "x"),
+	}
+	return sc
+}
+
+// measureDrain resets the receiver, starts a consumer and measures its
+// drain of n deliveries (at most limit), then stops it.
+func (e *Env) measureDrain(ctx context.Context, n int, limit time.Duration, start func() (*service, error)) (map[string]float64, error) {
+	e.Recv.Reset()
+	s, err := start()
+	if err != nil {
+		return nil, err
+	}
+	m, err := e.drain(ctx, s, n, limit)
+	if serr := s.Stop(60 * time.Second); err == nil && serr != nil {
+		err = serr
+	}
+	return m, err
+}
+
+// drainLimit is how long one consumer may take to drain a backlog before
+// the figures are taken over what it delivered: long enough for the
+// backlog at a small fraction of the issue's rates, so that the whole run
+// stays bounded on a busy machine.
+func (e *Env) drainLimit(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * max(e.Scale, 0.25))
+}
+
+// Slow is issue 11's second scenario: 50 ms receivers, the dispatcher
+// against its concurrency bound and the naive consumer.
+func (e *Env) Slow(ctx context.Context, windowBytes int64) results.Scenario {
+	const maxConc = 256
+	n := e.scaled(20000, 1500)
+	naiveFor := time.Duration(float64(10*time.Second) * max(e.Scale, 0.3))
+	bound := float64(maxConc) / bigLatency.Seconds()
+	sc := results.Scenario{ID: "issue11-2-slow", Issue: 11, Title: "50 ms receivers: concurrency bound and naive consumer",
+		Workload: fmt.Sprintf("%s queued deliveries of 1 KiB events, %d subscriptions over %d partitions, each endpoint answering after 50 ms. "+
+			"The dispatcher runs with `--max-concurrency %d`, so its bound is %d / 50 ms = %s deliveries/s; it drains the backlog. "+
+			"The naive consumer (serial POSTs per partition, so at most %d / 50 ms = %d/s) runs for %s on the same topic.",
+			results.Itoa(n), subsIssue11, partitions, maxConc, maxConc, results.Itoa(int(bound)), partitions, int(float64(partitions)/bigLatency.Seconds()), naiveFor),
+		Columns: []results.Column{{Key: "deliveries", Label: "deliveries"}, {Key: "rate", Label: "deliveries/s"},
+			{Key: "of_bound", Label: "of bound", Digits: 2}, {Key: "cpu_us", Label: "CPU µs/delivery", Digits: 1}, {Key: "rss_mib", Label: "peak RSS MiB", Digits: 1}},
+		Chart: results.Chart{Title: "50 ms receivers: deliveries/s", YLabel: "deliveries/s", Metrics: []string{"rate", "bound"}, Labels: []string{"measured", "concurrency bound"}},
+	}
+	prefix := e.prefix("i11-slow")
+	if _, err := e.setupQueued(ctx, prefix, subsIssue11, n, eventBytes11, receiver.Behaviour{Delay: bigLatency}); err != nil {
+		sc.Error = err.Error()
+		return sc
+	}
+	wb, note := e.windowBytesArgs(windowBytes)
+	sc.Notes = append(sc.Notes, note)
+	limit := e.drainLimit(time.Minute)
+	hook, err := e.measureDrain(ctx, n, limit, func() (*service, error) {
+		return e.dispatcher(ctx, "i11-slow-dispatcher", prefix, prefix+"dispatcher", false,
+			append([]string{"--max-concurrency", strconv.Itoa(maxConc)}, wb...)...)
+	})
+	if err != nil {
+		sc.Error = err.Error()
+		return sc
+	}
+	hook["bound"], hook["of_bound"] = bound, hook["rate"]/bound
+	sc.Runs = append(sc.Runs, results.Case{Name: "hookline dispatcher", Metrics: hook})
+	cutShort(&sc, limit)
+
+	e.Recv.Reset()
+	nv, err := e.naive("i11-slow-naive", prefix, prefix+"naive")
+	if err != nil {
+		sc.Error = err.Error()
+		return sc
+	}
+	started := time.Now()
+	if err := sleep(ctx, naiveFor); err != nil {
+		sc.Error = err.Error()
+	}
+	cpu, cerr := nv.CPU()
+	rss, _ := nv.PeakRSS()
+	arr := e.Recv.Arrivals()
+	if err := nv.Stop(60 * time.Second); err != nil && sc.Error == "" {
+		sc.Error = err.Error()
+	}
+	_, _, got := span(arr, nil)
+	if cerr != nil || got < 2 {
+		sc.Error = fmt.Sprintf("naive consumer delivered %d in %s (%v)", got, time.Since(started).Round(time.Millisecond), cerr)
+		return sc
+	}
+	nb := float64(partitions) / bigLatency.Seconds()
+	sc.Runs = append(sc.Runs, results.Case{Name: "naive consumer", Metrics: map[string]float64{
+		"deliveries": float64(got), "rate": rate(arr, nil), "bound": nb, "of_bound": rate(arr, nil) / nb,
+		"cpu_us": us(cpu) / float64(got), "rss_mib": mib(rss)}})
+	sc.Targets = []results.Target{
+		results.NewTarget("deliveries/s of the concurrency bound", hook["of_bound"], 0.9, false, ""),
+	}
+	sc.Notes = append(sc.Notes, fmt.Sprintf("dispatcher / naive: %.1fx the deliveries/s.", hook["rate"]/rate(arr, nil)))
+	return sc
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// Backlog is issue 11's third scenario: peak RSS of a dispatcher draining
+// a 200,000-delivery backlog of 1 KiB events.
+func (e *Env) Backlog(ctx context.Context, windowBytes int64) results.Scenario {
+	n := e.scaled(200000, 5000)
+	sc := results.Scenario{ID: "issue11-3-backlog", Issue: 11, Title: "Peak memory with a large backlog",
+		Workload: fmt.Sprintf("%s queued deliveries of 1 KiB events (%d subscriptions over %d partitions, instant receiver) before the dispatcher starts; "+
+			"peak RSS is the dispatcher's VmHWM once it has delivered them all.", results.Itoa(n), subsIssue11, partitions),
+		Columns: cols11,
+		Chart:   results.Chart{Title: "Peak RSS draining the backlog", YLabel: "MiB", Metrics: []string{"rss_mib"}},
+	}
+	prefix := e.prefix("i11-backlog")
+	if _, err := e.setupQueued(ctx, prefix, subsIssue11, n, eventBytes11, receiver.Instant); err != nil {
+		sc.Error = err.Error()
+		return sc
+	}
+	wb, note := e.windowBytesArgs(windowBytes)
+	sc.Notes = append(sc.Notes, note)
+	limit := e.drainLimit(3 * time.Minute)
+	hook, err := e.measureDrain(ctx, n, limit, func() (*service, error) {
+		return e.dispatcher(ctx, "i11-backlog-dispatcher", prefix, prefix+"dispatcher", false, wb...)
+	})
+	if err != nil {
+		sc.Error = err.Error()
+		return sc
+	}
+	sc.Runs = append(sc.Runs, results.Case{Name: "hookline dispatcher", Metrics: hook})
+	cutShort(&sc, limit)
+	sc.Targets = []results.Target{results.NewTarget("peak RSS", hook["rss_mib"], 150, true, "MiB")}
+	return sc
+}

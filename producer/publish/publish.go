@@ -2,10 +2,8 @@ package publish
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +13,7 @@ import (
 	"sync/atomic"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
 	"github.com/hookline/hookline/schemas/event"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -367,27 +366,7 @@ func (c *Client) validateData(ev *event.Event) error {
 }
 
 // NewID returns a random event id: a version 4 UUID.
-func NewID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails (crypto/rand documents so)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return formatUUID(b)
-}
-
-func formatUUID(b [16]byte) string {
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
-	return string(s[:])
-}
+func NewID() string { return uuid.NewString() }
 
 // DerivedID returns an event id determined by parts: a version 8 UUID made
 // from their SHA-256. The same parts always give the same id, across
@@ -402,9 +381,9 @@ func DerivedID(parts ...string) string {
 		h.Write(n[:])
 		h.Write([]byte(p))
 	}
-	var b [16]byte
+	var b uuid.UUID // google/uuid has no version 8 constructor: set its bits here
 	copy(b[:], h.Sum(nil))
 	b[6] = b[6]&0x0f | 0x80
 	b[8] = b[8]&0x3f | 0x80
-	return formatUUID(b)
+	return b.String()
 }

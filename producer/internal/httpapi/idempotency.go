@@ -1,11 +1,11 @@
 package httpapi
 
 import (
-	"container/list"
 	"context"
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/hookline/hookline/schemas/record"
 )
 
@@ -25,54 +25,43 @@ type Answers interface {
 // Config.IdempotencyTTL).
 func WithAnswers(a Answers) Opt { return opt(func(s *Server) { s.answers = a }) }
 
-// memAnswers keeps answers in memory, bounded (oldest evicted first), for
-// a TTL.
+// memAnswers keeps answers in memory, bounded (least recently used
+// evicted first), for a TTL.
 type memAnswers struct {
-	mu      sync.Mutex
-	max     int
 	ttl     time.Duration
 	now     func() time.Time
-	entries map[string]*list.Element // of record.Idempotency, oldest first
-	order   *list.List
+	entries *lru.Cache[string, record.Idempotency]
 }
 
 var _ Answers = (*memAnswers)(nil)
 
 func newMemAnswers(max int, ttl time.Duration, now func() time.Time) *memAnswers {
-	return &memAnswers{max: max, ttl: ttl, now: now, entries: map[string]*list.Element{}, order: list.New()}
+	entries, err := lru.New[string, record.Idempotency](max)
+	if err != nil {
+		panic(err) // max is positive (Config.defaults)
+	}
+	return &memAnswers{ttl: ttl, now: now, entries: entries}
 }
 
 func (m *memAnswers) Get(key string) (record.Idempotency, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	e, ok := m.entries[key]
+	a, ok := m.entries.Get(key)
 	if !ok {
 		return record.Idempotency{}, false
 	}
-	a := e.Value.(record.Idempotency)
 	if a.Expired(m.now(), m.ttl) {
-		m.order.Remove(e)
-		delete(m.entries, key)
+		m.entries.Remove(key)
 		return record.Idempotency{}, false
 	}
 	return a, true
 }
 
+// Put keeps a unless an unexpired answer is already kept under its key
+// (the first answer wins).
 func (m *memAnswers) Put(_ context.Context, a record.Idempotency) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if e, ok := m.entries[a.Key]; ok {
-		if !e.Value.(record.Idempotency).Expired(m.now(), m.ttl) {
-			return nil
-		}
-		m.order.Remove(e)
+	if old, ok := m.entries.Peek(a.Key); ok && !old.Expired(m.now(), m.ttl) {
+		return nil
 	}
-	m.entries[a.Key] = m.order.PushBack(a)
-	for m.order.Len() > m.max {
-		oldest := m.order.Front()
-		m.order.Remove(oldest)
-		delete(m.entries, oldest.Value.(record.Idempotency).Key)
-	}
+	m.entries.Add(a.Key, a)
 	return nil
 }
 

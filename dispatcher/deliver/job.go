@@ -403,12 +403,13 @@ func (d *Dispatcher) send(ctx context.Context, j *job, sub *record.Subscription,
 	if len(secrets) == 0 {
 		return post.Outcome{Result: post.Rejected, Err: errNoSecret}
 	}
-	h := make(http.Header, len(sub.Headers)+len(ph)+4)
+	// The payload's headers (Content-Type, ce-*) win over the
+	// subscription's own; the map is the request's (post.Send takes it).
+	h := ph
 	for k, v := range sub.Headers {
-		h.Set(k, v)
-	}
-	for k, v := range ph {
-		h[k] = v
+		if k = http.CanonicalHeaderKey(k); h[k] == nil {
+			h[k] = []string{v}
+		}
 	}
 	h.Set("User-Agent", d.cfg.UserAgent)
 	return d.http.Send(ctx, post.Request{

@@ -6,6 +6,7 @@ package metrics
 import (
 	"errors"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hookline/hookline/dispatcher/deliver"
@@ -23,6 +24,8 @@ type Recorder struct {
 	parked      prometheus.Counter
 	produceErrs *prometheus.CounterVec
 	breakerSkip prometheus.Counter
+
+	series sync.Map // attemptKey to attemptSeries
 }
 
 var _ deliver.Recorder = (*Recorder)(nil)
@@ -81,18 +84,43 @@ func New(reg prometheus.Registerer, stats func() deliver.Stats) (*Recorder, erro
 	return r, nil
 }
 
-func statusClass(status int) string {
+// statusClasses are the status_class label values, by status/100 (0:
+// none).
+var statusClasses = [...]string{"none", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+func statusClass(status int) int {
 	if status < 100 || status > 599 {
-		return "none"
+		return 0
 	}
-	return strconv.Itoa(status/100) + "xx"
+	return status / 100
 }
 
-// Attempt implements deliver.Recorder.
+// attemptSeries is the pair of series one attempt updates.
+type attemptSeries struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
+}
+
+type attemptKey struct {
+	result string
+	class  int
+}
+
+// Attempt implements deliver.Recorder. It runs for every HTTP attempt, so
+// the series of each result and status class are looked up once.
 func (r *Recorder) Attempt(result string, status int, latency time.Duration) {
-	class := statusClass(status)
-	r.attempts.WithLabelValues(result, class).Inc()
-	r.latency.WithLabelValues(class).Observe(latency.Seconds())
+	k := attemptKey{result, statusClass(status)}
+	s, ok := r.series.Load(k)
+	if !ok {
+		class := statusClasses[k.class]
+		s, _ = r.series.LoadOrStore(k, attemptSeries{
+			count:   r.attempts.WithLabelValues(result, class),
+			latency: r.latency.WithLabelValues(class),
+		})
+	}
+	as := s.(attemptSeries)
+	as.count.Inc()
+	as.latency.Observe(latency.Seconds())
 }
 
 // Delivered implements deliver.Recorder.

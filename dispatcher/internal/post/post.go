@@ -86,7 +86,9 @@ type Outcome struct {
 
 // Request is one webhook to send.
 type Request struct {
-	URL     string
+	URL string
+	// Header is sent with every attempt. Send takes it over: the first
+	// attempt sends this map, Sign included, and later attempts copies.
 	Header  http.Header
 	Body    []byte
 	Timeout time.Duration // per attempt; required
@@ -223,7 +225,7 @@ func (c *Client) Send(ctx context.Context, r Request) Outcome {
 	if err != nil {
 		return Outcome{Result: Rejected, Err: fmt.Errorf("post: building request: %w", err)}
 	}
-	req.Header = r.Header.Clone()
+	req.Header = r.Header
 	if req.Header == nil {
 		req.Header = http.Header{}
 	}
@@ -383,8 +385,7 @@ func (t attemptTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	cl.attempt++
 	cl.start = time.Now()
-	ctx, cancel := context.WithTimeoutCause(r.Context(), cl.req.Timeout,
-		fmt.Errorf("post: attempt timed out after %s", cl.req.Timeout))
+	ctx, cancel := context.WithTimeoutCause(r.Context(), cl.req.Timeout, timeoutError(cl.req.Timeout))
 	resp, err := t.base.RoundTrip(r.WithContext(ctx))
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil && r.Context().Err() == nil {
@@ -395,6 +396,14 @@ func (t attemptTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
 	return resp, nil
+}
+
+// timeoutError is the cause of an attempt's context when its timeout
+// passes (formatted only if it is read).
+type timeoutError time.Duration
+
+func (e timeoutError) Error() string {
+	return "post: attempt timed out after " + time.Duration(e).String()
 }
 
 // cancelBody ends an attempt's context when its body is closed.

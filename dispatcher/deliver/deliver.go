@@ -184,6 +184,9 @@ type partition struct {
 	// held are records fetched but not in the window yet, in offset
 	// order; fetching p is paused while there are any (feed).
 	held []*job
+	// rebuilding is set once p's offsets went backwards: p is about to
+	// be replaced (rebuild).
+	rebuilding bool
 
 	// A retry partition whose head is not due is paused until due; gate
 	// resumes it. headProduced is the head's produce time.
@@ -651,10 +654,19 @@ func (d *Dispatcher) feed(work context.Context, p *partition, jobs []*job) {
 			return
 		}
 		if ok, err := p.win.Admit(j.rec.Offset, j.rec.LeaderEpoch); !ok {
-			// Records come in offset order and holding keeps them in
-			// it, so this is a bug; the window keeps the copy it has.
-			d.log.Error("record fetched out of order; skipping the copy", zap.String("topic", p.topic), zap.Int32("partition", p.id), zap.Error(err))
-			continue
+			// Offsets went backwards: the partition's log was truncated
+			// (an unclean leader election) or its topic deleted and
+			// created again, and the client started over. What the
+			// window holds belongs to a log that is gone: the
+			// partition's state is rebuilt from this record on.
+			d.log.Warn("offsets went backwards (log truncated or topic re-created); rebuilding the partition's window",
+				zap.String("topic", p.topic), zap.Int32("partition", p.id), zap.Error(err))
+			d.hold(p, jobs[i:])
+			if !p.rebuilding {
+				p.rebuilding = true
+				go d.rebuild(p)
+			}
+			return
 		}
 		j.part, j.size = p, size
 		d.bytes += size
@@ -688,7 +700,7 @@ func (d *Dispatcher) pause(p *partition) {
 // are free), and resumes fetching p when none is left. Call with d.mu
 // held.
 func (d *Dispatcher) unhold(work context.Context, p *partition) {
-	if p.fenced || d.draining || d.parts[tp{p.topic, p.id}] != p || !p.due.IsZero() || p.win.Paused() {
+	if p.fenced || p.rebuilding || d.draining || d.parts[tp{p.topic, p.id}] != p || !p.due.IsZero() || p.win.Paused() {
 		return
 	}
 	delete(d.starved, p)
@@ -974,20 +986,55 @@ func (d *Dispatcher) onAssigned(_ context.Context, cl *kgo.Client, assigned map[
 			// Park queues of this partition number are from before: their
 			// deliveries may have been handled elsewhere meanwhile.
 			d.forgetParked(id)
-			d.gen++
-			d.parts[tp{t, id}] = &partition{
-				topic: t, id: id, gen: d.gen,
-				win:       window.New(d.cfg.Window),
-				committed: -1, hwm: -1, first: -1, tier: d.tiers[t],
-				jobs: map[*job]struct{}{},
-				stop: make(chan struct{}),
-			}
+			d.parts[tp{t, id}] = d.newPartition(t, id)
 			d.log.Info("partition assigned", zap.String("topic", t), zap.Int32("partition", id), zap.Uint64("gen", d.gen))
 		}
 	}
 	// A partition paused in an earlier assignment stays paused in the
 	// client until resumed.
 	cl.ResumeFetchPartitions(assigned)
+}
+
+// newPartition returns fresh state for partition id of topic t. Call with
+// d.mu held.
+func (d *Dispatcher) newPartition(t string, id int32) *partition {
+	d.gen++
+	return &partition{
+		topic: t, id: id, gen: d.gen,
+		win:       window.New(d.cfg.Window),
+		committed: -1, hwm: -1, first: -1, tier: d.tiers[t],
+		jobs: map[*job]struct{}{},
+		stop: make(chan struct{}),
+	}
+}
+
+// rebuild replaces p, whose offsets went backwards, by fresh state for
+// the same partition and feeds it p's held records. p is fenced first,
+// with commitMu held, so no commit of its old mark lands after; the new
+// state commits from the new offsets on.
+func (d *Dispatcher) rebuild(p *partition) {
+	d.commitMu.Lock()
+	defer d.commitMu.Unlock()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if p.fenced || d.parts[tp{p.topic, p.id}] != p {
+		return // revoked or lost meanwhile: the next owner starts afresh
+	}
+	held := p.held
+	if !p.stopped() {
+		close(p.stop)
+	}
+	d.fenceLocked([]*partition{p}, "rebuilt")
+	np := d.newPartition(p.topic, p.id)
+	np.hwm = p.hwm
+	if len(held) > 0 {
+		np.first = held[0].rec.Offset
+	}
+	d.parts[tp{p.topic, p.id}] = np
+	d.feed(d.work, np, held)
+	if len(np.held) == 0 && np.due.IsZero() && !np.win.Paused() {
+		d.cl.ResumeFetchPartitions(map[string][]int32{np.topic: {np.id}})
+	}
 }
 
 // onRevoked gives revoked partitions RevokeGrace to finish their requests
@@ -1051,6 +1098,11 @@ func (d *Dispatcher) stopPartitions(tps map[string][]int32) []*partition {
 func (d *Dispatcher) fence(parts []*partition, why string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.fenceLocked(parts, why)
+}
+
+// fenceLocked is fence with d.mu held.
+func (d *Dispatcher) fenceLocked(parts []*partition, why string) {
 	for _, p := range parts {
 		p.fenced = true
 		if p.gate != nil {

@@ -245,12 +245,14 @@ func decode(kind string, b []byte, dst any, version func() int) error {
 // memory: b must not change while the Delivery is in use.
 func DecodeDelivery(b []byte) (Delivery, error) {
 	d, fast := fastDelivery(b)
-	if fast {
-		if d.V != Version {
-			return Delivery{}, &DecodeError{Kind: header.KindDelivery, Err: fmt.Errorf("%w: %d", ErrUnsupportedVersion, d.V)}
+	if fast && d.V != Version {
+		return Delivery{}, &DecodeError{Kind: header.KindDelivery, Err: fmt.Errorf("%w: %d", ErrUnsupportedVersion, d.V)}
+	}
+	if !fast {
+		var err error
+		if d, err = decodeDeliveryJSON(b); err != nil {
+			return Delivery{}, err
 		}
-	} else if err := decode(header.KindDelivery, b, &d, func() int { return d.V }); err != nil {
-		return Delivery{}, err
 	}
 	if d.ID == "" || d.SubscriptionID == "" {
 		return Delivery{}, &DecodeError{Kind: header.KindDelivery, Err: fmt.Errorf("%w: id and subscription_id are required", ErrMalformed)}
@@ -259,6 +261,14 @@ func DecodeDelivery(b []byte) (Delivery, error) {
 		return Delivery{}, &DecodeError{Kind: header.KindDelivery, Err: fmt.Errorf("%w: %w", ErrMalformed, err)}
 	}
 	return d, nil
+}
+
+// decodeDeliveryJSON decodes b with encoding/json (in a function of its
+// own, so only this path's Delivery goes to the heap).
+func decodeDeliveryJSON(b []byte) (Delivery, error) {
+	var d Delivery
+	err := decode(header.KindDelivery, b, &d, func() int { return d.V })
+	return d, err
 }
 
 // DecodeDeadLetter parses a DeadLetter value.

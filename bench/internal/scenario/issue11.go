@@ -151,7 +151,9 @@ var defaultRE = regexp.MustCompile(`\(default (\d+)\)`)
 // flag, or 0.
 func (e *Env) dispatcherDefault(flag string) int64 {
 	help := e.dispatcherHelp
-	i := strings.Index(help, "-"+flag+" ")
+	// The flag's own line ("  -window-bytes int"), not a mention of it in
+	// another flag's help text.
+	i := strings.Index(help, "\n  -"+flag+" ")
 	if i < 0 {
 		return 0
 	}

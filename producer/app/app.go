@@ -61,6 +61,7 @@ type Config struct {
 	MaxEventBytes   int   // default 256 KiB
 	MaxRequestBytes int64 // default 4 MiB
 	MaxBatchEvents  int   // default 1000
+	MaxReplayItems  int   // dead letters one POST /v1/dead-letters/replay replays; default 1000
 
 	ProduceTimeout        time.Duration // default 10 s
 	RetryAfter            time.Duration // default 5 s
@@ -98,6 +99,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxEventBytes, "max-event-bytes", publish.DefaultMaxEventBytes, "largest event record (key, value, headers); larger events are refused with 413")
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", 4<<20, "largest request body")
 	fs.IntVar(&c.MaxBatchEvents, "max-batch-events", 1000, "most events in one request")
+	fs.IntVar(&c.MaxReplayItems, "max-replay-items", 1000, "most dead letters one POST /v1/dead-letters/replay replays (or lists, in a dry run); a larger selection answers complete=false and the next request continues")
 	fs.DurationVar(&c.ProduceTimeout, "produce-timeout", 10*time.Second, "how long a request waits for Kafka before answering 503")
 	fs.DurationVar(&c.RetryAfter, "retry-after", 5*time.Second, "Retry-After of 503 answers")
 	fs.DurationVar(&c.Linger, "linger", 0, "how long a partition's batch waits for more records before it is sent; each request waits for its acknowledgement, so lingering adds latency (concurrent requests share produce requests anyway)")
@@ -143,6 +145,8 @@ func (c *Config) Validate() error {
 		return errors.New("--source-topic is required")
 	case c.DefaultSource == "":
 		return errors.New("--default-source must not be empty")
+	case c.MaxReplayItems <= 0:
+		return errors.New("--max-replay-items must be positive")
 	case c.MaxEventBytes <= 0 || c.MaxRequestBytes <= 0 || c.MaxBatchEvents <= 0:
 		return errors.New("--max-event-bytes, --max-request-bytes and --max-batch-events must be positive")
 	case c.BatchMaxBytes < 512 || c.BatchMaxBytes > 1<<30:
@@ -167,6 +171,7 @@ func (c *Config) api() httpapi.Config {
 		MaxEventBytes:   c.MaxEventBytes,
 		MaxRequestBytes: c.MaxRequestBytes,
 		MaxBatchEvents:  c.MaxBatchEvents,
+		MaxReplayItems:  c.MaxReplayItems,
 		ProduceTimeout:  c.ProduceTimeout,
 		RetryAfter:      c.RetryAfter,
 		RotationGrace:   c.RotationGrace,

@@ -176,7 +176,9 @@ func (s *Server) listDeadLetters(w http.ResponseWriter, r *http.Request) {
 }
 
 // replayDeadLetters answers POST /v1/dead-letters/replay. A replay keeps
-// its progress, so repeating a request replays nothing twice.
+// its progress, so repeating a request replays nothing twice. One request
+// replays at most Config.MaxReplayItems; the answer says whether the
+// selection is complete.
 func (s *Server) replayDeadLetters(w http.ResponseWriter, r *http.Request) {
 	if !s.historyReady(w) {
 		return
@@ -198,6 +200,9 @@ func (s *Server) replayDeadLetters(w http.ResponseWriter, r *http.Request) {
 	if req.Limit < 0 {
 		writeError(w, invalid("limit is invalid", detail{Field: "limit", Message: "must not be negative"}))
 		return
+	}
+	if req.Limit == 0 || req.Limit > s.cfg.MaxReplayItems {
+		req.Limit = s.cfg.MaxReplayItems // bounded per request; the next one continues
 	}
 	if err := req.Parse(s.now()); err != nil {
 		writeError(w, s.historyError(err))

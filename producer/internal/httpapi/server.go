@@ -49,6 +49,12 @@ type Config struct {
 	MaxRequestBytes int64
 	// MaxBatchEvents bounds the events of one request; default 1000.
 	MaxBatchEvents int
+	// MaxReplayItems bounds the dead letters one POST
+	// /v1/dead-letters/replay replays, or lists in a dry run: a request's
+	// limit defaults to it and cannot exceed it, so one request holds the
+	// server for a bounded time; the answer says complete=false and the
+	// next request continues. Default 1000.
+	MaxReplayItems int
 	// ProduceTimeout bounds how long a request waits for Kafka; default 10 s.
 	ProduceTimeout time.Duration
 	// RetryAfter is the Retry-After of 503 answers; default 5 s.
@@ -73,6 +79,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxBatchEvents <= 0 {
 		c.MaxBatchEvents = 1000
+	}
+	if c.MaxReplayItems <= 0 {
+		c.MaxReplayItems = 1000
 	}
 	if c.ProduceTimeout <= 0 {
 		c.ProduceTimeout = 10 * time.Second

@@ -105,6 +105,8 @@ func Start(name, bin string, args []string, env map[string]string, logDir string
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	cmd.Stdout, cmd.Stderr = f, f
+	// The process ends with the benchmark, even one that crashed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("proc: starting %s: %w", name, err)

@@ -257,7 +257,6 @@ func (e *Env) latency(ctx context.Context, st *stack, prefix string, first, n, p
 	e.Recv.KeepStamps(true)
 	defer e.Recv.KeepStamps(false)
 	points := make([]map[string]time.Time, n)
-	ids := make([]string, n)
 	for i := range points {
 		points[i] = map[string]time.Time{}
 	}
@@ -272,9 +271,10 @@ func (e *Env) latency(ctx context.Context, st *stack, prefix string, first, n, p
 	for i := 0; i < n; {
 		due := min(n, int(time.Since(start).Seconds()*float64(perSec))+1)
 		for ; i < due; i++ {
+			k := i // i moves on before the request is sent
 			wg.Go(func() {
 				t0 := time.Now()
-				code, ans, err := post(ctx, st.api, event18(first+i))
+				code, ans, err := post(ctx, st.api, event18(first+k))
 				t1 := time.Now()
 				if err == nil && code != http.StatusAccepted {
 					err = fmt.Errorf("ingest answered %d: %s", code, ans)
@@ -285,16 +285,16 @@ func (e *Env) latency(ctx context.Context, st *stack, prefix string, first, n, p
 				if err == nil {
 					err = json.Unmarshal(ans, &a)
 				}
+				if err == nil && len(a.IDs) != 1 {
+					err = fmt.Errorf("ingest accepted %d events for one: %s", len(a.IDs), ans)
+				}
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
 					ferr = firstErr(ferr, err)
 					return
 				}
-				points[i][ptSent], points[i][ptAccepted] = t0, t1
-				if len(a.IDs) == 1 {
-					ids[i] = a.IDs[0]
-				}
+				points[k][ptSent], points[k][ptAccepted] = t0, t1
 			})
 		}
 		select {

@@ -44,7 +44,12 @@ type env struct {
 
 func newEnv(t testing.TB, partitions int32) *env {
 	t.Helper()
-	c := kafkatest.New(t)
+	return newEnvOn(t, kafkatest.New(t), partitions)
+}
+
+// newEnvOn is newEnv on broker c.
+func newEnvOn(t testing.TB, c *kafkatest.Cluster, partitions int32) *env {
+	t.Helper()
 	names, _ := c.Hookline(t, partitions, retryTiers)
 	e := &env{c: c, names: names, prod: c.Client(t, kgo.ProducerLinger(5*time.Millisecond))}
 	e.table = subtable.New(c.Opts(), names.Subscriptions())

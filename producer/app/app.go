@@ -102,7 +102,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxReplayItems, "max-replay-items", 1000, "most dead letters one POST /v1/dead-letters/replay replays (or lists, in a dry run); a larger selection answers complete=false and the next request continues")
 	fs.DurationVar(&c.ProduceTimeout, "produce-timeout", 10*time.Second, "how long a request waits for Kafka before answering 503")
 	fs.DurationVar(&c.RetryAfter, "retry-after", 5*time.Second, "Retry-After of 503 answers")
-	fs.DurationVar(&c.Linger, "linger", 0, "how long a partition's batch waits for more records before it is sent; each request waits for its acknowledgement, so lingering adds latency (concurrent requests share produce requests anyway)")
+	fs.DurationVar(&c.Linger, "linger", 0, "how long a record waits for more before it is sent, for writes other than events (0: 1ms); events are not held by it: concurrent ingest requests are coalesced instead (one produce request in flight, whatever arrives meanwhile shares the next)")
 	fs.IntVar(&c.BatchMaxBytes, "batch-max-bytes", 1000012, "largest record batch; keep at or below the topics' max.message.bytes")
 	fs.DurationVar(&c.ReadYourWritesTimeout, "read-your-writes-timeout", 5*time.Second, "how long a subscription write waits for the table to reflect it")
 	fs.DurationVar(&c.RotationGrace, "rotation-grace", 24*time.Hour, "how long a rotated-out signing secret stays valid by default")
@@ -246,6 +246,9 @@ func run(ctx context.Context, cfg *Config, log *zap.Logger, listening chan<- str
 		publish.Source(cfg.DefaultSource),
 		publish.MaxEventBytes(cfg.MaxEventBytes),
 		publish.Linger(cfg.Linger),
+		// Concurrent ingest requests share produce requests: one batch
+		// in flight, what arrives meanwhile goes out together next.
+		publish.Coalesce(),
 		publish.BatchMaxBytes(int32(cfg.BatchMaxBytes)),
 		publish.WithLogger(log.Named("publish")),
 	}

@@ -17,6 +17,9 @@ const (
 	DefaultMaxEventBytes = 256 << 10
 	// DefaultSeedBroker is where the client looks for Kafka.
 	DefaultSeedBroker = "127.0.0.1:9092"
+	// CoalesceLinger is the Kafka client's linger under Coalesce when
+	// Linger sets none.
+	CoalesceLinger = time.Millisecond
 )
 
 // Validator checks an event's data against the JSON Schema of its type.
@@ -46,6 +49,8 @@ type config struct {
 	validatorSet  bool
 	allowUnknown  bool
 	maxEventBytes int
+	coalesce      bool
+	linger        time.Duration // as set by Linger
 	log           *zap.Logger
 	now           func() time.Time
 }
@@ -129,7 +134,10 @@ func MaxEventBytes(n int) Opt {
 // it is sent, overriding franz-go's default of 10ms. Longer lingers make
 // bigger batches at the cost of latency.
 func Linger(d time.Duration) Opt {
-	return shaping("Linger", kgo.ProducerLinger(d))
+	return opt(func(c *config) {
+		shaping("Linger", kgo.ProducerLinger(d)).apply(c)
+		c.linger = d
+	})
 }
 
 // BatchMaxBytes bounds one record batch, overriding franz-go's default of
@@ -160,6 +168,26 @@ func shaping(name string, opts ...kgo.Opt) Opt {
 	})
 }
 
+// Coalesce makes concurrent calls share produce requests: records handed
+// to the Client while a batch of them waits for Kafka's acknowledgement
+// are produced together once it has it (one batch in flight), instead of
+// each going out in a request of its own as soon as one of the Kafka
+// client's five in-flight slots is free. A call that finds nothing in
+// flight is produced at once, so sparse calls wait for nothing; under
+// load the broker handles far fewer requests. Every call still returns
+// (or calls back) with its own records' acknowledgement. By default calls
+// are not coalesced. The Client then owns a goroutine until Close.
+//
+// A batch leaves in one produce request because the Kafka client lingers
+// and the coalescer ends the linger once the batch is enqueued: unless
+// Linger sets one, Coalesce sets a linger of 1 ms, which is what other
+// records produced through Kafka() wait. A client given with KafkaClient
+// keeps its own linger; without one, a batch may leave in several
+// requests.
+func Coalesce() Opt {
+	return opt(func(c *config) { c.coalesce = true })
+}
+
 // WithLogger sets the logger, overriding the default that discards.
 func WithLogger(l *zap.Logger) Opt {
 	return opt(func(c *config) {
@@ -183,9 +211,10 @@ type callOpt func(*call)
 func (o callOpt) applyCall(c *call) { o(c) }
 
 type call struct {
-	key    []byte
-	hasKey bool
-	topic  string
+	key     []byte
+	hasKey  bool
+	topic   string
+	headers []kgo.RecordHeader
 }
 
 // Key sets the record key, which picks the partition, overriding the
@@ -193,6 +222,15 @@ type call struct {
 // no key. In PublishBatch it applies to every event.
 func Key(key []byte) CallOpt {
 	return callOpt(func(c *call) { c.key, c.hasKey = key, true })
+}
+
+// Headers adds Kafka record headers to each event's record, after its
+// CloudEvents headers; by default none are added. They count towards
+// MaxEventBytes. Readers that decode events (event.Decode, the router)
+// ignore headers that are not CloudEvents attributes; the HTTP API uses
+// this for hookline-accepted-at.
+func Headers(hs ...kgo.RecordHeader) CallOpt {
+	return callOpt(func(c *call) { c.headers = append(c.headers, hs...) })
 }
 
 // ToTopic produces to name instead of the Client's Topic.

@@ -22,6 +22,7 @@ import (
 type Client struct {
 	cfg    config
 	cl     *kgo.Client
+	co     *coalescer // nil unless Coalesce
 	owns   bool
 	closed atomic.Bool
 }
@@ -59,9 +60,13 @@ func New(opts ...Opt) (*Client, error) {
 			return nil, err
 		}
 		c.cl = cfg.client
+		c.startCoalescing()
 		return c, nil
 	}
 	kopts := append([]kgo.Opt{kgo.SeedBrokers(cfg.seeds...)}, cfg.kopts...)
+	if cfg.coalesce && cfg.linger == 0 {
+		kopts = append(kopts, kgo.ProducerLinger(CoalesceLinger))
+	}
 	// Applied last so that no option given above can weaken them.
 	kopts = append(kopts, kgo.RequiredAcks(kgo.AllISRAcks()))
 	cl, err := kgo.NewClient(kopts...)
@@ -73,7 +78,25 @@ func New(opts ...Opt) (*Client, error) {
 		return nil, err
 	}
 	c.cl, c.owns = cl, true
+	c.startCoalescing()
 	return c, nil
+}
+
+func (c *Client) startCoalescing() {
+	if c.cfg.coalesce {
+		c.co = newCoalescer(c.cl)
+	}
+}
+
+// produce hands recs to Kafka, through the coalescer when there is one.
+func (c *Client) produce(ctx context.Context, recs []*kgo.Record, done func(*kgo.Record, error)) {
+	if c.co != nil {
+		c.co.produce(ctx, recs, done)
+		return
+	}
+	for _, r := range recs {
+		c.cl.Produce(ctx, r, done)
+	}
 }
 
 // checkDurable refuses clients that could lose or duplicate acknowledged
@@ -134,7 +157,7 @@ func (c *Client) PublishAsync(ctx context.Context, ev *event.Event, done func(*e
 		done(ev, err)
 		return
 	}
-	c.cl.Produce(ctx, rec, func(_ *kgo.Record, err error) { done(ev, Classify(err)) })
+	c.produce(ctx, []*kgo.Record{rec}, func(_ *kgo.Record, err error) { done(ev, Classify(err)) })
 }
 
 // PublishBatch fills in and validates every event first and produces none
@@ -162,17 +185,20 @@ func (c *Client) PublishBatch(ctx context.Context, evs []*event.Event, opts ...C
 		pending = len(recs)
 		settled = make([]bool, len(recs))
 		all     = make(chan struct{})
+		index   = make(map[*kgo.Record]int, len(recs))
 	)
 	for i, rec := range recs {
-		c.cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {
-			mu.Lock()
-			defer mu.Unlock()
-			errs[i], settled[i] = Classify(err), true
-			if pending--; pending == 0 {
-				close(all)
-			}
-		})
+		index[rec] = i
 	}
+	c.produce(ctx, recs, func(rec *kgo.Record, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		i := index[rec]
+		errs[i], settled[i] = Classify(err), true
+		if pending--; pending == 0 {
+			close(all)
+		}
+	})
 	select {
 	case <-all:
 	case <-ctx.Done():
@@ -203,6 +229,19 @@ func (c *Client) Flush(ctx context.Context) error {
 	return nil
 }
 
+// Buffered returns how many records wait for Kafka's acknowledgement:
+// those the Kafka client holds and, with Coalesce, those queued for the
+// next shared produce request.
+func (c *Client) Buffered() int64 {
+	n := c.cl.BufferedProduceRecords()
+	if c.co != nil {
+		c.co.mu.Lock()
+		n += int64(len(c.co.queue))
+		c.co.mu.Unlock()
+	}
+	return n
+}
+
 // Ping reports whether a Kafka broker answers.
 func (c *Client) Ping(ctx context.Context) error {
 	if err := c.cl.Ping(ctx); err != nil {
@@ -218,8 +257,14 @@ func (c *Client) Close() {
 	if c.closed.Swap(true) {
 		return
 	}
+	if c.co != nil {
+		c.co.shut()
+	}
 	if c.owns {
-		c.cl.Close()
+		c.cl.Close() // fails what the coalescer has in flight
+	}
+	if c.co != nil {
+		<-c.co.done
 	}
 }
 
@@ -260,6 +305,7 @@ func (c *Client) prepare(ev *event.Event, k call) (*kgo.Record, error) {
 		key = defaultKey(ev)
 	}
 	rec := event.BinaryRecord(k.topic, key, ev)
+	rec.Headers = append(rec.Headers, k.headers...)
 	if n := recordSize(rec); n > c.cfg.maxEventBytes {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, n, c.cfg.maxEventBytes)
 	}

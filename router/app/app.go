@@ -7,6 +7,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -50,11 +51,12 @@ type Config struct {
 	// restarts; default "<group>-<hostname>".
 	TransactionalID string
 
-	MaxEventBytes      int  // default 1 MiB
-	MaxRecordBytes     int  // default 1,000,012
-	RejectUnknownTypes bool // dead-letter events of types without a schema
-	MaxPollRecords     int  // records per transaction; default 1000
-	Workers            int  // goroutines routing a batch; default GOMAXPROCS
+	MaxEventBytes      int           // default 1 MiB
+	MaxRecordBytes     int           // default 1,000,012
+	RejectUnknownTypes bool          // dead-letter events of types without a schema
+	MaxPollRecords     int           // records per transaction; default 1000
+	BatchWait          time.Duration // least time between transaction starts; default 5 ms, 0 none
+	Workers            int           // goroutines routing a batch; default GOMAXPROCS
 
 	SessionTimeout     time.Duration // default 45 s
 	RebalanceTimeout   time.Duration // default 60 s
@@ -88,6 +90,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxRecordBytes, "max-record-bytes", route.DefaultMaxRecordBytes, "largest record produced (the producer batch limit); keep at or below the deliveries and DLQ topics' max.message.bytes")
 	fs.BoolVar(&c.RejectUnknownTypes, "reject-unknown-types", false, "dead-letter events whose type is not in the event-type catalogue (hookline.event-types) as unknown_type (default: route them unvalidated)")
 	fs.IntVar(&c.MaxPollRecords, "max-poll-records", route.DefaultMaxPollRecords, "most records routed in one transaction")
+	fs.DurationVar(&c.BatchWait, "batch-wait", route.DefaultBatchWait, "least time between the starts of two transactions: a batch that would begin sooner keeps collecting events until then (or --max-poll-records); sparse events start at once; 0 never waits")
 	fs.IntVar(&c.Workers, "workers", runtime.GOMAXPROCS(0), "goroutines that route a batch's events (deliveries are still produced in event order)")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", 45*time.Second, "consumer group session timeout; a crashed instance holds its partitions this long")
 	fs.DurationVar(&c.RebalanceTimeout, "rebalance-timeout", 60*time.Second, "consumer group rebalance timeout")
@@ -112,6 +115,9 @@ func (c *Config) Validate() error {
 	if c.MaxEventBytes <= 0 || c.MaxPollRecords <= 0 || c.Workers <= 0 {
 		return errors.New("--max-event-bytes, --max-poll-records and --workers must be positive")
 	}
+	if c.BatchWait < 0 || c.BatchWait > time.Second {
+		return errors.New("--batch-wait must be between 0 and 1s")
+	}
 	for _, d := range []time.Duration{c.SessionTimeout, c.RebalanceTimeout, c.TransactionTimeout, c.DrainTimeout} {
 		if d <= 0 {
 			return errors.New("timeouts must be positive")
@@ -133,6 +139,7 @@ func (c *Config) route() route.Config {
 		MaxRecordBytes:     c.MaxRecordBytes,
 		RejectUnknownTypes: c.RejectUnknownTypes,
 		MaxPollRecords:     c.MaxPollRecords,
+		BatchWait:          cmp.Or(c.BatchWait, -1), // 0 is no wait here, the default in route
 		Workers:            c.Workers,
 		SessionTimeout:     c.SessionTimeout,
 		RebalanceTimeout:   c.RebalanceTimeout,

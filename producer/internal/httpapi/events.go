@@ -18,7 +18,9 @@ import (
 
 	"github.com/hookline/hookline/producer/publish"
 	"github.com/hookline/hookline/schemas/event"
+	"github.com/hookline/hookline/schemas/header"
 	"github.com/hookline/hookline/schemas/record"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 )
 
@@ -41,9 +43,13 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, aerr)
 		return
 	}
+	// The first stage of an event's path: every record of the request
+	// carries it (header.AcceptedAt), and the router copies it into the
+	// deliveries.
+	accepted := s.now()
 	key := r.Header.Get("Idempotency-Key")
 	if key == "" {
-		ids, aerr := s.ingest(r, body, "", "")
+		ids, aerr := s.ingest(r, body, "", "", accepted)
 		if aerr != nil {
 			writeError(w, aerr)
 			return
@@ -78,7 +84,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 	if s.replay(w, answerKey, hash) {
 		return
 	}
-	ids, aerr := s.ingest(r, body, key, hash)
+	ids, aerr := s.ingest(r, body, key, hash, accepted)
 	if aerr != nil {
 		// Refusals are not kept: the request may be fixed and sent again
 		// under the same key.
@@ -155,17 +161,13 @@ func requestHash(h http.Header, body []byte) [32]byte {
 
 // ingest parses, validates and produces the events of a request and
 // returns their ids.
-func (s *Server) ingest(r *http.Request, body []byte, idemKey, reqHash string) ([]string, *apiError) {
-	evs, details, aerr := parseEvents(r.Header, body)
+func (s *Server) ingest(r *http.Request, body []byte, idemKey, reqHash string, accepted time.Time) ([]string, *apiError) {
+	evs, details, aerr := parseEvents(r.Header, body, s.cfg.MaxBatchEvents)
 	if aerr != nil {
 		return nil, aerr
 	}
-	switch {
-	case len(evs) == 0:
+	if len(evs) == 0 {
 		return nil, &apiError{status: http.StatusBadRequest, code: "no_events", message: "the batch holds no events"}
-	case len(evs) > s.cfg.MaxBatchEvents:
-		return nil, &apiError{status: http.StatusRequestEntityTooLarge, code: "too_many_events",
-			message: fmt.Sprintf("a request may carry at most %d events, this one has %d", s.cfg.MaxBatchEvents, len(evs))}
 	}
 	if idemKey != "" {
 		// The same request under the same key yields the same ids, even
@@ -188,7 +190,7 @@ func (s *Server) ingest(r *http.Request, body []byte, idemKey, reqHash string) (
 				errs[i] = s.pub.Prepare(ev)
 			}
 		}
-		return nil, s.refuse(evs, errs, details)
+		return nil, s.refuse(evs, errs, details, false)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ProduceTimeout)
 	defer cancel()
@@ -203,7 +205,7 @@ func (s *Server) ingest(r *http.Request, body []byte, idemKey, reqHash string) (
 				bad = bad || errs[i] != nil
 			}
 			if bad {
-				return nil, s.refuse(evs, errs, nil)
+				return nil, s.refuse(evs, errs, nil, false)
 			}
 			s.rec.Events("unavailable", len(evs))
 			return nil, s.kafkaDown(evs)
@@ -224,7 +226,8 @@ func (s *Server) ingest(r *http.Request, body []byte, idemKey, reqHash string) (
 			}
 		}()
 	}
-	err := s.pub.PublishBatch(ctx, evs)
+	err := s.pub.PublishBatch(ctx, evs, publish.Headers(kgo.RecordHeader{
+		Key: header.AcceptedAt, Value: []byte(accepted.UTC().Format(time.RFC3339Nano))}))
 	if err != nil && errors.Is(context.Cause(ctx), errKafkaDown) {
 		s.rec.Events("unavailable", len(evs))
 		return nil, s.kafkaDown(evs)
@@ -239,7 +242,9 @@ func (s *Server) ingest(r *http.Request, body []byte, idemKey, reqHash string) (
 		s.log.Error("publishing a batch failed", zap.Error(err))
 		return nil, s.kafkaError(err)
 	}
-	return nil, s.refuse(evs, be.Errs, nil)
+	// Every event was valid, so PublishBatch produced them all: those
+	// without an error are written.
+	return nil, s.refuse(evs, be.Errs, nil, true)
 }
 
 var errKafkaDown = errors.New("kafka went down")
@@ -256,8 +261,10 @@ func (s *Server) kafkaDown(evs []*event.Event) *apiError {
 // refuse builds the answer for events that failed, one error per event
 // (nil for those that were fine) plus details already known. Kafka
 // failures take precedence (503 or 500: retry the whole request), then
-// sizes (413), then validation (422).
-func (s *Server) refuse(evs []*event.Event, errs []error, details []detail) *apiError {
+// sizes (413), then validation (422). produced says that the events
+// without an error were written (Kafka refused the others); the answer
+// then says how many and carries every id.
+func (s *Server) refuse(evs []*event.Event, errs []error, details []detail, produced bool) *apiError {
 	var kafkaErr error
 	tooLarge, invalidN := 0, len(details)
 	for i, err := range errs {
@@ -295,11 +302,22 @@ func (s *Server) refuse(evs []*event.Event, errs []error, details []detail) *api
 	}
 	s.rec.Events("invalid", invalidN)
 	s.rec.Events("too_large", tooLarge)
-	if tooLarge > 0 {
-		return &apiError{status: http.StatusRequestEntityTooLarge, code: "event_too_large", details: details,
-			message: fmt.Sprintf("%d event(s) exceed the limit of %d bytes; nothing was produced", tooLarge, s.cfg.MaxEventBytes)}
+	written := "nothing was produced"
+	var ids []string
+	if n := len(evs) - tooLarge - invalidN; produced && n > 0 {
+		s.rec.Events("accepted", n)
+		written = fmt.Sprintf("the other %d were produced (ids in \"ids\"); send only those named in \"details\" again", n)
+		ids = idsOf(evs)
 	}
-	return invalid(fmt.Sprintf("%d event(s) are invalid; nothing was produced", invalidN), details...)
+	if tooLarge > 0 {
+		ae := &apiError{status: http.StatusRequestEntityTooLarge, code: "event_too_large", details: details,
+			message: fmt.Sprintf("%d event(s) exceed the limit of %d bytes; %s", tooLarge, s.cfg.MaxEventBytes, written)}
+		ae.ids = ids
+		return ae
+	}
+	ae := invalid(fmt.Sprintf("%d event(s) are invalid; %s", invalidN, written), details...)
+	ae.ids = ids
+	return ae
 }
 
 func ptr(i int) *int { return &i }
@@ -321,8 +339,10 @@ func idsOf(evs []*event.Event) []string {
 // with a string "type", which becomes an event whose data is the whole
 // object, as event.Decode reads plain JSON records. Events that do not
 // parse are nil, with details naming their index; a body that is not JSON
-// at all is an error.
-func parseEvents(h http.Header, body []byte) ([]*event.Event, []detail, *apiError) {
+// at all is an error. A batch is read one event at a time and refused
+// (413) as soon as it holds more than maxEvents, so a large request costs
+// no more memory than maxEvents events.
+func parseEvents(h http.Header, body []byte, maxEvents int) ([]*event.Event, []detail, *apiError) {
 	if h.Get("Ce-Specversion") != "" {
 		ev, ds := parseBinary(h, body)
 		for i := range ds {
@@ -343,33 +363,128 @@ func parseEvents(h http.Header, body []byte) ([]*event.Event, []detail, *apiErro
 	if err := syntaxError(trimmed); err != nil {
 		return nil, nil, malformed(err.Error())
 	}
-	var raws []json.RawMessage
 	switch trimmed[0] {
 	case '[':
-		_ = json.Unmarshal(trimmed, &raws) // valid JSON, checked above
+		return parseBatch(trimmed, maxEvents)
 	case '{':
-		var obj map[string]json.RawMessage
-		_ = json.Unmarshal(trimmed, &obj)
-		list, isBatch := obj["events"]
-		if isBatch && obj["type"] == nil && obj["specversion"] == nil {
-			if err := json.Unmarshal(list, &raws); err != nil {
-				return nil, nil, malformed(`"events" must be an array of events`)
-			}
-		} else {
-			raws = []json.RawMessage{trimmed}
+		list, isBatch, err := batchOf(trimmed)
+		if err != nil {
+			return nil, nil, err
 		}
+		if isBatch {
+			return parseBatch(list, maxEvents)
+		}
+		ev, ds := parseJSONEvent(trimmed)
+		for i := range ds {
+			ds[i].Index = ptr(0)
+		}
+		return []*event.Event{ev}, ds, nil
 	default:
 		return nil, nil, malformed("the body must be a JSON object (one event or {\"events\":[...]}) or an array of events")
 	}
-	evs := make([]*event.Event, len(raws))
+}
+
+// batchOf returns the value of "events" when obj (valid JSON) is a batch
+// object, {"events":[...]}, and not an event (it has no "type" or
+// "specversion"). It scans the top-level keys in place: no value is
+// decoded or copied.
+func batchOf(obj []byte) (list []byte, isBatch bool, aerr *apiError) {
+	var hasEvents, hasType bool
+	i := skipSpace(obj, 1) // past '{'
+	for i < len(obj) && obj[i] == '"' {
+		end := valueEnd(obj, i)
+		var name string
+		_ = json.Unmarshal(obj[i:end], &name)     // a valid JSON string
+		i = skipSpace(obj, skipSpace(obj, end)+1) // past ':'
+		end = valueEnd(obj, i)
+		switch name {
+		case "events":
+			if !hasEvents {
+				list, hasEvents = obj[i:end], true
+			}
+		case "type", "specversion":
+			hasType = true
+		}
+		i = skipSpace(obj, end)
+		if i < len(obj) && obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+		}
+	}
+	if !hasEvents || hasType {
+		return nil, false, nil
+	}
+	if len(list) == 0 || list[0] != '[' {
+		return nil, false, malformed(`"events" must be an array of events`)
+	}
+	return list, true, nil
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// valueEnd returns the offset just past the JSON value that starts at
+// b[i]; b is valid JSON.
+func valueEnd(b []byte, i int) int {
+	depth := 0
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case '{', '[':
+			depth++
+			continue
+		case '}', ']':
+			depth--
+		default:
+			if depth > 0 {
+				continue
+			}
+			// A number, true, false or null.
+			for i < len(b) && !strings.ContainsRune(",}] \t\r\n", rune(b[i])) {
+				i++
+			}
+			return i
+		}
+		if depth == 0 {
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+// parseBatch reads a JSON array of events (valid JSON) one element at a
+// time, and stops with 413 at element maxEvents+1.
+func parseBatch(list []byte, maxEvents int) ([]*event.Event, []detail, *apiError) {
+	dec := json.NewDecoder(bytes.NewReader(list))
+	_, _ = dec.Token() // '['
+	var evs []*event.Event
 	var details []detail
-	for i, raw := range raws {
+	for i := 0; dec.More(); i++ {
+		if i == maxEvents {
+			return nil, nil, &apiError{status: http.StatusRequestEntityTooLarge, code: "too_many_events",
+				message: fmt.Sprintf("a request may carry at most %d events, this one has more; nothing was produced", maxEvents)}
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, nil, malformed("the body is not valid JSON")
+		}
 		ev, ds := parseJSONEvent(raw)
 		for _, d := range ds {
 			d.Index = ptr(i)
 			details = append(details, d)
 		}
-		evs[i] = ev
+		evs = append(evs, ev)
+	}
+	if evs == nil {
+		evs = []*event.Event{}
 	}
 	return evs, details, nil
 }

@@ -19,7 +19,7 @@ func FuzzParseEvents(f *testing.F) {
 	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
 		h := http.Header{}
 		h.Set("Content-Type", contentType)
-		evs, details, apiErr := parseEvents(h, body)
+		evs, details, apiErr := parseEvents(h, body, 1000)
 		if apiErr != nil {
 			if evs != nil || details != nil {
 				t.Fatalf("request error %v with events %v / details %v", apiErr.message, evs, details)

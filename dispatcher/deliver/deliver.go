@@ -136,6 +136,10 @@ type Dispatcher struct {
 	parts map[tp]*partition
 	lanes map[string]*lane
 	parkq map[string]*parkQueue // ordered subscriptions' parked deliveries, in order (park.go)
+	// heldParked are the deliveries parked because their subscription is
+	// paused (or not known yet), by id, with their partition, until they
+	// come round again (park.go).
+	heldParked map[string]int32
 	// mixedPartitions is set when the retry topics do not all have the
 	// deliveries topic's partition count: a subscription's records may
 	// then be spread over members, and park queues are not kept.
@@ -224,20 +228,21 @@ func New(cfg Config, subs Subscriptions, kafka []kgo.Opt, opts ...Opt) (*Dispatc
 	}
 	cfg = cfg.withDefaults()
 	d := &Dispatcher{
-		cfg:      cfg,
-		subs:     subs,
-		kopts:    append([]kgo.Opt(nil), kafka...),
-		log:      zap.NewNop(),
-		rec:      nopRecorder{},
-		sem:      make(chan struct{}, cfg.MaxConcurrency),
-		parts:    map[tp]*partition{},
-		lanes:    map[string]*lane{},
-		parkq:    map[string]*parkQueue{},
-		starved:  map[*partition]struct{}{},
-		batchMax: map[string]int{},
-		tiers:    map[string]int{cfg.Topics.Deliveries(): 0},
-		finished: make(chan struct{}),
-		stop:     make(chan struct{}),
+		cfg:        cfg,
+		subs:       subs,
+		kopts:      append([]kgo.Opt(nil), kafka...),
+		log:        zap.NewNop(),
+		rec:        nopRecorder{},
+		sem:        make(chan struct{}, cfg.MaxConcurrency),
+		parts:      map[tp]*partition{},
+		lanes:      map[string]*lane{},
+		parkq:      map[string]*parkQueue{},
+		starved:    map[*partition]struct{}{},
+		heldParked: map[string]int32{},
+		batchMax:   map[string]int{},
+		tiers:      map[string]int{cfg.Topics.Deliveries(): 0},
+		finished:   make(chan struct{}),
+		stop:       make(chan struct{}),
 	}
 	for _, o := range opts {
 		o.apply(d)

@@ -243,7 +243,7 @@ func TestSubscriptionStates(t *testing.T) {
 	e.produce(t, activeDels...)
 	cfg := e.config(t)
 	cfg.Window = 20 // parking and coming round take many windows
-	e.start(t, cfg)
+	r := e.start(t, cfg)
 
 	dlq := e.deadLetters(t, 2, 60*time.Second)
 	if dl := dlq[newDelivery(disabled.ID, 0).ID]; dl.Reason != record.ReasonEndpointDisabled || !strings.Contains(dl.LastError, "too many failures") {
@@ -272,6 +272,8 @@ func TestSubscriptionStates(t *testing.T) {
 	if got := e.deadLetters(t, 3, time.Second); len(got) != 2 {
 		t.Fatalf("%d dead letters, want only the 2 of the disabled and deleted subscriptions", len(got))
 	}
+	// The parked-deliveries gauge counts them while they wait.
+	waitFor(t, 30*time.Second, "the paused deliveries counted as parked", func() bool { return r.d.Stats().Parked == len(pausedDels) })
 	resumed := paused
 	resumed.State, resumed.StateReason, resumed.UpdatedAt = record.StateActive, "", time.Now().UTC()
 	e.putSubs(t, resumed)
@@ -279,6 +281,9 @@ func TestSubscriptionStates(t *testing.T) {
 	// Parked deliveries keep their order, and each arrives once.
 	if got, want := rp.accepted(), ids(pausedDels); !slices.Equal(got, want) {
 		t.Errorf("paused deliveries arrived as %v, want %v", got, want)
+	}
+	if n := r.d.Stats().Parked; n != 0 {
+		t.Errorf("%d deliveries still counted as parked after all arrived", n)
 	}
 }
 

@@ -96,6 +96,9 @@ type failure struct {
 // retry, or parked while its subscription is paused), dead-lettered.
 func (d *Dispatcher) process(ctx context.Context, j *job) bool {
 	j.decode()
+	if j.bad == nil && j.del.Parked() {
+		d.comeRound(j)
+	}
 	if j.bad != nil {
 		return d.deadLetter(ctx, j, failure{reason: record.ReasonInvalidRecord, err: j.bad})
 	}
@@ -121,13 +124,13 @@ func (d *Dispatcher) process(ctx context.Context, j *job) bool {
 		case sub.Ordered && !d.parkTurn(j):
 			// Earlier deliveries of this ordered subscription wait in the
 			// retry path: this one goes round (again) behind them.
-			return d.park(ctx, j, "ordered behind parked deliveries")
+			return d.park(ctx, j, whyOrdered)
 		}
 		if j.backlog && !sub.Ordered {
 			// Its lane was too deep when it arrived: it waits in the
 			// retry path, not in the window, so the subscriptions behind
 			// it on the partition are not held up.
-			return d.park(ctx, j, "backlog")
+			return d.park(ctx, j, whyBacklog)
 		}
 		// Admission: the breaker and the rate limit (internal/admit).
 		v := d.gate.Admit(sub.ID, limitsOf(&sub))

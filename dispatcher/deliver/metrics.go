@@ -102,6 +102,14 @@ type Stats struct {
 	Partitions []PartitionStats
 	// Breakers are the circuit breakers that are not closed.
 	Breakers []BreakerStats
+	// Parked is how many deliveries of paused (or not yet known)
+	// subscriptions this dispatcher parked in the first retry tier and
+	// has not seen come round since. After a restart or rebalance it is
+	// learnt again within one first-tier delay.
+	Parked int
+	// WindowBytes is what the unfinished records in all windows count
+	// against WindowBytesMax (Config.WindowBytes).
+	WindowBytes, WindowBytesMax int64
 }
 
 // BreakerStats is a subscription's circuit breaker that is not closed.
@@ -113,7 +121,8 @@ type BreakerStats struct {
 // Stats returns a snapshot of the dispatcher's state, for gauges.
 func (d *Dispatcher) Stats() Stats {
 	d.mu.Lock()
-	s := Stats{InFlight: len(d.sem), MaxConcurrency: cap(d.sem)}
+	s := Stats{InFlight: len(d.sem), MaxConcurrency: cap(d.sem), Parked: len(d.heldParked),
+		WindowBytes: d.bytes, WindowBytesMax: d.cfg.WindowBytes}
 	for _, p := range d.parts {
 		s.Partitions = append(s.Partitions, PartitionStats{
 			Topic: p.topic, Partition: p.id,

@@ -2,6 +2,7 @@ package deliver
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/hookline/hookline/dispatcher/internal/retry"
@@ -83,15 +84,36 @@ func (d *Dispatcher) park(ctx context.Context, j *job, why string) bool {
 	return d.parked(j, next, why)
 }
 
-// parked notes that j was parked as next and reports true.
+// parked notes that j was parked as next and reports true. A delivery
+// parked because its subscription is paused (or not known yet) counts in
+// Stats.Parked until it comes round again (comeRound).
 func (d *Dispatcher) parked(j *job, next record.Delivery, why string) bool {
 	d.rec.Parked()
+	if strings.HasPrefix(why, "subscription ") { // paused, or not in the table yet
+		d.mu.Lock()
+		d.heldParked[j.del.ID] = j.part.id
+		d.mu.Unlock()
+	}
 	if ce := d.log.Check(zap.DebugLevel, "parked"); ce != nil {
 		ce.Write(zap.String("delivery_id", j.del.ID), zap.String("subscription_id", j.del.SubscriptionID),
 			zap.String("why", why), zap.Time("not_before", next.NotBefore))
 	}
 	return true
 }
+
+// comeRound notes that j, maybe a parked delivery, is being worked again:
+// it no longer waits in the retry path.
+func (d *Dispatcher) comeRound(j *job) {
+	d.mu.Lock()
+	delete(d.heldParked, j.del.ID)
+	d.mu.Unlock()
+}
+
+// Why a delivery is parked, when it is not its subscription's state.
+const (
+	whyBacklog = "backlog"
+	whyOrdered = "ordered behind parked deliveries"
+)
 
 // queueParked puts j, a fresh delivery of an ordered subscription about
 // to be parked, at the end of its subscription's park queue.
@@ -150,6 +172,11 @@ func (d *Dispatcher) forgetParked(id int32) {
 	for sub, q := range d.parkq {
 		if q.partition == id {
 			delete(d.parkq, sub)
+		}
+	}
+	for del, p := range d.heldParked {
+		if p == id {
+			delete(d.heldParked, del)
 		}
 	}
 }

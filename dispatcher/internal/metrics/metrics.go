@@ -175,12 +175,18 @@ var (
 		"Records in a retry tier's assigned partitions not yet committed (waiting to be due or in progress), as of the last fetch.", []string{"tier"}, nil)
 	breakerDesc = prometheus.NewDesc("hookline_dispatcher_breaker_state",
 		"1 for each subscription whose circuit breaker is not closed, by state (open, half-open); closed breakers have no series.", []string{"subscription", "state"}, nil)
+	parkedDesc = prometheus.NewDesc("hookline_dispatcher_parked_deliveries",
+		"Deliveries of paused (or not yet known) subscriptions parked in the first retry tier and not come round since (learnt again within one first-tier delay after a restart).", nil, nil)
+	windowBytesDesc = prometheus.NewDesc("hookline_dispatcher_window_bytes",
+		"Bytes of unfinished records held in all windows (key, value, headers).", nil, nil)
+	windowBytesMaxDesc = prometheus.NewDesc("hookline_dispatcher_window_bytes_max",
+		"Cap on hookline_dispatcher_window_bytes (--window-bytes).", nil, nil)
 	retryOldestDesc = prometheus.NewDesc("hookline_dispatcher_retry_oldest_age_seconds",
 		"Age of the oldest record waiting to be due in a retry tier (0 when none waits).", []string{"tier"}, nil)
 )
 
 func (g *gauges) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{inFlightDesc, maxConcDesc, windowDesc, pendingDesc, fillDesc, pausedDesc, lagDesc, retryWaitingDesc, retryOldestDesc, breakerDesc} {
+	for _, d := range []*prometheus.Desc{inFlightDesc, maxConcDesc, windowDesc, pendingDesc, fillDesc, pausedDesc, lagDesc, retryWaitingDesc, retryOldestDesc, breakerDesc, parkedDesc, windowBytesDesc, windowBytesMaxDesc} {
 		ch <- d
 	}
 }
@@ -189,6 +195,9 @@ func (g *gauges) Collect(ch chan<- prometheus.Metric) {
 	s := g.stats()
 	ch <- prometheus.MustNewConstMetric(inFlightDesc, prometheus.GaugeValue, float64(s.InFlight))
 	ch <- prometheus.MustNewConstMetric(maxConcDesc, prometheus.GaugeValue, float64(s.MaxConcurrency))
+	ch <- prometheus.MustNewConstMetric(parkedDesc, prometheus.GaugeValue, float64(s.Parked))
+	ch <- prometheus.MustNewConstMetric(windowBytesDesc, prometheus.GaugeValue, float64(s.WindowBytes))
+	ch <- prometheus.MustNewConstMetric(windowBytesMaxDesc, prometheus.GaugeValue, float64(s.WindowBytesMax))
 	for _, b := range s.Breakers {
 		ch <- prometheus.MustNewConstMetric(breakerDesc, prometheus.GaugeValue, 1, b.Subscription, b.State)
 	}

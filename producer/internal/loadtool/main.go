@@ -276,11 +276,13 @@ func (b *bench) live(ctx context.Context, st *stack) error {
 func (b *bench) send(ctx context.Context, seq int, failed *atomic.Int64) {
 	sent := time.Now()
 	for {
-		code, _, err := b.post(ctx, "/v1/events", ingestKey, body(seq))
+		code, out, err := b.post(ctx, "/v1/events", ingestKey, body(seq))
 		if err == nil && code == http.StatusAccepted {
 			break
 		}
-		failed.Add(1)
+		if failed.Add(1) <= 5 {
+			fmt.Fprintf(os.Stderr, "event %d: %d %s %v (sent again)\n", seq, code, bytes.TrimSpace(out), err)
+		}
 		if !sleep(ctx, 50*time.Millisecond) {
 			return
 		}

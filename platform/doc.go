@@ -9,6 +9,9 @@
 //   - flagenv: HOOKLINE_* environment variables as flag defaults.
 //   - subtable: the in-memory subscription table tailing the compacted
 //     subscriptions topic, shared by the router and the dispatcher.
+//   - dlqreplay: what hookctl dlq replay and the producer API's replay
+//     share: the record a dead letter is replayed as, and the name of a
+//     selection's progress.
 //   - kafkatest: brokers and topics for tests (real Kafka, a container, or
 //     an in-process kfake cluster).
 package platform

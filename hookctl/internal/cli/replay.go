@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -12,16 +10,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hookline/hookline/schemas/header"
+	"github.com/hookline/hookline/platform/dlqreplay"
 	"github.com/hookline/hookline/schemas/record"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-// replayNamePrefix starts the names replay derives from a selection.
-const replayNamePrefix = "hookline-replay-"
 
 // replayResult is what replay prints.
 type replayResult struct {
@@ -68,46 +63,13 @@ type replayer struct {
 }
 
 // plan returns the record that replays d, or nil and whether d is a
-// route-stage dead letter left out for want of --include-route.
+// route-stage dead letter left out for want of --include-route. The
+// record is the one the producer API's replay sends too (dlqreplay).
 func (rp *replayer) plan(d deadLetter) (rec *kgo.Record, skippedRoute bool, err error) {
 	if d.err != nil {
 		return nil, false, nil
 	}
-	replayOf := record.ProvenanceOf(d.rec).String()
-	if del := d.dl.Delivery; del != nil {
-		if del.ID == "" || del.SubscriptionID == "" {
-			return nil, false, nil
-		}
-		// Same id, so receivers see the original webhook-id; a fresh
-		// attempt sequence, due now.
-		r := *del
-		r.Attempt, r.NotBefore, r.FirstAttemptAt, r.ReplayOf = 0, time.Time{}, time.Time{}, replayOf
-		r.Tier, r.ParkedAt = 0, time.Time{} // the whole retry schedule again
-		rec, err := r.Record(rp.deliveries)
-		return rec, false, err
-	}
-	raw := d.dl.Raw
-	if d.dl.Stage != record.StageRoute || raw == nil || d.dl.Source.Topic == "" || rawCut(&d.dl) {
-		return nil, false, nil
-	}
-	if !rp.includeRoute {
-		return nil, true, nil
-	}
-	rec = &kgo.Record{Topic: d.dl.Source.Topic, Key: raw.Key, Value: raw.Value}
-	for _, k := range slices.Sorted(maps.Keys(raw.Headers)) {
-		if k != header.ReplayOf {
-			rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte(raw.Headers[k])})
-		}
-	}
-	rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: header.ReplayOf, Value: []byte(replayOf)})
-	return rec, false, nil
-}
-
-// rawCut reports whether the router had to cut the raw record short to fit
-// the dead-letter topic (or kept none of it): replaying it would produce a
-// different record.
-func rawCut(dl *record.DeadLetter) bool {
-	return dl.Reason == record.ReasonTooLarge || dl.Raw.Value == nil || dl.Raw.Truncated
+	return dlqreplay.Record(d.rec, &d.dl, rp.deliveries, rp.includeRoute)
 }
 
 // limiter spaces events at most rate per second; 0 means no limit.
@@ -231,11 +193,9 @@ func dlqReplayCmd(o *options) *cobra.Command {
 	return cmd
 }
 
-// replayName derives the name of a replay from its selection.
-func replayName(selection string) string {
-	sum := sha256.Sum256([]byte(selection))
-	return replayNamePrefix + hex.EncodeToString(sum[:6])
-}
+// replayName derives the name of a replay from its selection, as the
+// producer API does.
+func replayName(selection string) string { return dlqreplay.Name(selection) }
 
 // replay is one run of dlq replay.
 type replay struct {

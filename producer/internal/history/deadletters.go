@@ -3,8 +3,6 @@ package history
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -13,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hookline/hookline/platform/dlqreplay"
 	"github.com/hookline/hookline/schemas/header"
 	"github.com/hookline/hookline/schemas/record"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -133,10 +132,7 @@ func (s *Selection) Text() string {
 
 // ReplayName is the consumer group that keeps the progress of replays of
 // selection text, as hookctl derives it.
-func ReplayName(text string) string {
-	sum := sha256.Sum256([]byte(text))
-	return "hookline-replay-" + hex.EncodeToString(sum[:6])
-}
+func ReplayName(text string) string { return dlqreplay.Name(text) }
 
 // DeadLetter is one record of the dead-letter topic.
 type DeadLetter struct {
@@ -293,39 +289,10 @@ type Subscriptions interface {
 // plan returns the record that replays d, or nil; skipped reports a
 // route-stage dead letter left out for want of IncludeRoute.
 func (r *Reader) plan(d *DeadLetter, includeRoute bool) (rec *kgo.Record, skipped bool, err error) {
-	dl := d.DeadLetter
-	if dl == nil {
+	if d.DeadLetter == nil {
 		return nil, false, nil
 	}
-	replayOf := record.ProvenanceOf(d.rec).String()
-	if del := dl.Delivery; del != nil {
-		if del.ID == "" || del.SubscriptionID == "" {
-			return nil, false, nil
-		}
-		// Same id, so receivers see the original webhook-id; a fresh
-		// attempt sequence and retry schedule, due now.
-		x := *del
-		x.Attempt, x.NotBefore, x.FirstAttemptAt, x.ReplayOf = 0, time.Time{}, time.Time{}, replayOf
-		x.Tier, x.ParkedAt = 0, time.Time{}
-		rec, err := x.Record(r.names.Deliveries())
-		return rec, false, err
-	}
-	raw := dl.Raw
-	if dl.Stage != record.StageRoute || raw == nil || dl.Source.Topic == "" ||
-		dl.Reason == record.ReasonTooLarge || raw.Value == nil || raw.Truncated {
-		return nil, false, nil
-	}
-	if !includeRoute {
-		return nil, true, nil
-	}
-	rec = &kgo.Record{Topic: dl.Source.Topic, Key: raw.Key, Value: raw.Value}
-	for _, k := range slices.Sorted(maps.Keys(raw.Headers)) {
-		if k != header.ReplayOf {
-			rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: k, Value: []byte(raw.Headers[k])})
-		}
-	}
-	rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: header.ReplayOf, Value: []byte(replayOf)})
-	return rec, false, nil
+	return dlqreplay.Record(d.rec, d.DeadLetter, r.names.Deliveries(), includeRoute)
 }
 
 // Replay replays the dead letters req selects, after the progress of its

@@ -652,11 +652,20 @@ func (d *Dispatcher) feed(work context.Context, p *partition, jobs []*job) {
 			return
 		}
 		size := recordBytes(j.rec)
+		parkNow := false
 		if d.bytes > 0 && d.bytes+size > d.cfg.WindowBytes {
-			d.hold(p, jobs[i:])
-			d.starved[p] = struct{}{}
-			d.shed(work)
-			return
+			// The windows' bytes are spent. A record whose lane is
+			// already deep goes in to be parked at once (its memory is
+			// held only until the retry tier has it, and never beyond
+			// twice the budget), so reading a deep backlog moves at the
+			// producer's pace; any other waits.
+			parkNow = d.bytes+size <= 2*d.cfg.WindowBytes && d.deepLane(j.del.SubscriptionID)
+			if !parkNow {
+				d.hold(p, jobs[i:])
+				d.starved[p] = struct{}{}
+				d.shed(work)
+				return
+			}
 		}
 		if ok, err := p.win.Admit(j.rec.Offset, j.rec.LeaderEpoch); !ok {
 			// Offsets went backwards: the partition's log was truncated
@@ -679,6 +688,11 @@ func (d *Dispatcher) feed(work context.Context, p *partition, jobs []*job) {
 			// A record on the deliveries topic starts the schedule (a
 			// replay tool may have copied a dead letter's tier).
 			j.del.Tier, j.del.ParkedAt = 0, time.Time{}
+		}
+		if parkNow {
+			j.backlog = true
+			d.start(work, j)
+			continue
 		}
 		d.enqueue(work, j)
 	}
@@ -748,6 +762,18 @@ func recordBytes(r *kgo.Record) int64 {
 		n += len(h.Key) + len(h.Value)
 	}
 	return int64(n)
+}
+
+// deepLane reports whether the lane of subscription id, which must be
+// unordered, has LaneBacklog deliveries queued or more. Call with d.mu
+// held.
+func (d *Dispatcher) deepLane(id string) bool {
+	l := d.lanes[id]
+	if l == nil || len(l.queue) < d.cfg.LaneBacklog {
+		return false
+	}
+	sub, ok := d.subs.Get(id)
+	return ok && !sub.Ordered
 }
 
 // shed makes room when the windows' bytes are spent: deliveries queued

@@ -51,6 +51,9 @@ type Env struct {
 	dispatcherFlags map[string]bool
 	dispatcherHelp  string
 
+	// drainRate is the dispatcher's deliveries/s in scenario 1, when it ran.
+	drainRate float64
+
 	topicsMu sync.Mutex
 	topics   map[string]chan error // prefix to the outcome of its topics init
 }

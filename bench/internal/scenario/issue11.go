@@ -203,6 +203,7 @@ func (e *Env) Instant(ctx context.Context, windowBytes int64) results.Scenario {
 		return sc
 	}
 	sc.Runs = append(sc.Runs, results.Case{Name: "hookline dispatcher", Metrics: hook})
+	e.drainRate = hook["rate"]
 	naive, err := e.measureDrain(ctx, n, limit, func() (*service, error) { return e.naive("i11-instant-naive", prefix, prefix+"naive") })
 	if err != nil {
 		sc.Error = err.Error()

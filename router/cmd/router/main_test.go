@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,28 +19,18 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/platform/kafkatest"
+	"github.com/hookline/hookline/platform/proctest"
 	"github.com/hookline/hookline/router/internal/routetest"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// routerBin is the router binary, built once by TestMain.
-var routerBin string
+func TestMain(m *testing.M) { proctest.Main(m) }
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "router-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	routerBin = filepath.Join(dir, "router")
-	if out, err := exec.Command("go", "build", "-o", routerBin, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building the router: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+// routerBin builds the router binary once per test run.
+func routerBin(t *testing.T) string {
+	t.Helper()
+	return proctest.Build(t, ".", ".")
 }
 
 // proc is a running router binary.
@@ -88,7 +77,7 @@ func (b *logBuffer) field(msg, field string) string {
 // clean environment. The process is killed at cleanup if still running.
 func startRouter(t *testing.T, env map[string]string) *proc {
 	t.Helper()
-	cmd := exec.Command(routerBin)
+	cmd := exec.Command(routerBin(t))
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "HOOKLINE_") {
 			cmd.Env = append(cmd.Env, kv)
@@ -316,11 +305,11 @@ func checkOps(t *testing.T, p *proc) {
 // TestBinaryHelp checks the binary's --help exits 0 and a bad flag does not.
 func TestBinaryHelp(t *testing.T) {
 	t.Parallel()
-	out, err := exec.Command(routerBin, "--help").CombinedOutput()
+	out, err := exec.Command(routerBin(t), "--help").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "HOOKLINE_SOURCE_TOPICS") {
 		t.Errorf("--help: %v\n%s", err, out)
 	}
-	err = exec.Command(routerBin, "--no-such-flag").Run()
+	err = exec.Command(routerBin(t), "--no-such-flag").Run()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 		t.Errorf("bad flag: %v, want exit status 1", err)

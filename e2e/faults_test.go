@@ -23,7 +23,7 @@ import (
 // and it counts duplicates. HOOKLINE_FAULTS=quick kills each process 3
 // times, full 10 times; HOOKLINE_FAULTS_REPORT names a file to which the
 // table of results is written. The quick subset runs every scenario but
-// rolling restarts, scaling and the broker's controlled restart.
+// rolling restarts, scaling and the two broker scenarios.
 func TestFaults(t *testing.T) {
 	lvl := faultLevel(t)
 	kills := 3
@@ -53,9 +53,9 @@ func TestFaults(t *testing.T) {
 		rep.add(killScenario(t, b, rng, fmt.Sprintf("router SIGKILL ×%d", kills), kills, func(f *fleet) []*member { return f.routers }))
 	})
 	// The quick subset (CI) leaves out the scenarios that take longest and
-	// add no new kind of fault to it: rolling restarts and scaling (both
-	// graceful) and the broker's controlled restart (a broker outage is
-	// in it as broker-unreachable).
+	// add least to what CI runs anyway: rolling restarts and scaling (both
+	// graceful) and the two broker scenarios (make test runs
+	// TestRidesOutBrokerRestart, a 30 s broker outage on real Kafka).
 	if lvl == "full" {
 		t.Run("rolling-sigterm", func(t *testing.T) {
 			rep.add(rollingScenario(t, b, rng, lvl))
@@ -66,10 +66,10 @@ func TestFaults(t *testing.T) {
 		t.Run("broker-restart", func(t *testing.T) {
 			rep.add(brokerScenario(t, b, rng, "broker restart (SIGTERM, data kept, started again at once)", func() { b.restart(t) }))
 		})
+		t.Run("broker-unreachable", func(t *testing.T) {
+			rep.add(brokerScenario(t, b, rng, "broker unreachable for 30 s (SIGSTOP, then SIGCONT)", func() { b.freeze(t, 30*time.Second) }))
+		})
 	}
-	t.Run("broker-unreachable", func(t *testing.T) {
-		rep.add(brokerScenario(t, b, rng, "broker unreachable for 30 s (SIGSTOP, then SIGCONT)", func() { b.freeze(t, 30*time.Second) }))
-	})
 	t.Run("receivers", func(t *testing.T) {
 		for _, x := range receiverScenario(t, b) {
 			rep.add(x)

@@ -4,7 +4,7 @@
 // bench/results/<date>.json, one SVG chart per scenario beside it and
 // BENCHMARKS.md. See "Benchmarks" in the README.
 //
-//	go run ./bench/cmd/bench                   # the full run (about 14 minutes on a busy 2-core machine)
+//	go run ./bench/cmd/bench                   # the full run (11-14 minutes on a busy 2-core machine)
 //	go run ./bench/cmd/bench -quick            # a tenth of the sizes
 //	go run ./bench/cmd/bench -only 1,7         # some scenarios
 //	go run ./bench/cmd/bench -render           # BENCHMARKS.md and charts from the newest results

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // SpecVersion is the only CloudEvents version Hookline accepts.
@@ -186,6 +187,9 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 }
 
 func parseStructured(b []byte) (Event, error) {
+	if !utf8.Valid(b) {
+		return Event{}, &DecodeError{Mode: ModeStructured, Err: errNotUTF8}
+	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil {
 		if !json.Valid(b) {

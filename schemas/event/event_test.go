@@ -231,6 +231,11 @@ func TestDecodeErrors(t *testing.T) {
 		{name: "binary bad time", rec: binary("{}", "ce_time", "2025-13-01T00:00:00Z"), mode: event.ModeBinary, field: "time", want: event.ErrInvalidAttribute},
 		{name: "binary data not JSON", rec: binary("amount=5"), mode: event.ModeBinary, field: "data", want: event.ErrNotJSON},
 		{name: "binary data not JSON as declared", rec: binary("{", "content-type", "application/vnd.shop+json"), mode: event.ModeBinary, field: "data", want: event.ErrNotJSON},
+		// JSON is UTF-8: encoding/json would read these bytes as U+FFFD
+		// and the event would be delivered altered.
+		{name: "plain with invalid UTF-8 in a string", rec: plain("{\"type\":\"x\",\"customer\":\"\xff\"}"), mode: event.ModePlain, want: event.ErrNotJSON},
+		{name: "structured with invalid UTF-8 in data", rec: structured("{\"specversion\":\"1.0\",\"id\":\"1\",\"source\":\"s\",\"type\":\"x\",\"data\":{\"c\":\"\xc3\x28\"}}"), mode: event.ModeStructured, want: event.ErrNotJSON},
+		{name: "binary JSON data with invalid UTF-8", rec: binary("{\"c\":\"\xff\"}"), mode: event.ModeBinary, field: "data", want: event.ErrNotJSON},
 		{name: "binary reserved extension name", rec: binary("{}", "ce_data", "x"), mode: event.ModeBinary, field: "data", want: event.ErrInvalidAttribute},
 	}
 	for _, tt := range tests {

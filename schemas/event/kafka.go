@@ -51,6 +51,14 @@ func Decode(r *kgo.Record, maxBytes int) (Event, error) {
 	}
 }
 
+// errNotUTF8 is ErrNotJSON for bytes that are not UTF-8. JSON text is
+// UTF-8 (RFC 8259), and encoding/json would read such bytes as U+FFFD:
+// the event would be delivered altered rather than refused.
+var errNotUTF8 = fmt.Errorf("%w: not UTF-8", ErrNotJSON)
+
+// validJSON reports whether b is JSON text: valid JSON and UTF-8.
+func validJSON(b []byte) bool { return utf8.Valid(b) && json.Valid(b) }
+
 func modeOf(r *kgo.Record) Mode {
 	ct := ""
 	for _, h := range r.Headers {
@@ -147,7 +155,7 @@ func decodeBinary(r *kgo.Record) (Event, error) {
 	if err := e.Validate(ModeBinary); err != nil {
 		return Event{}, err
 	}
-	if len(e.Data) > 0 && e.DataIsJSON() && !json.Valid(e.Data) {
+	if len(e.Data) > 0 && e.DataIsJSON() && !validJSON(e.Data) {
 		return Event{}, &DecodeError{Mode: ModeBinary, Field: "data", Err: ErrNotJSON}
 	}
 	return e, nil
@@ -165,6 +173,9 @@ func decodePlain(r *kgo.Record) (Event, error) {
 		if mt != "" && mt != ContentTypeJSON && !strings.HasSuffix(mt, "+json") {
 			return Event{}, &DecodeError{Mode: ModePlain, Field: HeaderContentType, Err: fmt.Errorf("%w: %q", ErrUnsupportedContentType, mt)}
 		}
+	}
+	if !utf8.Valid(r.Value) {
+		return Event{}, &DecodeError{Mode: ModePlain, Err: errNotUTF8}
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(r.Value, &obj); err != nil {

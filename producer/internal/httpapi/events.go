@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hookline/hookline/producer/publish"
 	"github.com/hookline/hookline/schemas/event"
@@ -489,8 +490,13 @@ func parseBatch(list []byte, maxEvents int) ([]*event.Event, []detail, *apiError
 	return evs, details, nil
 }
 
-// syntaxError describes why b is not JSON, or returns nil.
+// syntaxError describes why b is not JSON, or returns nil. JSON text is
+// UTF-8 (RFC 8259): encoding/json would read other bytes as U+FFFD and the
+// event would be delivered altered, so they are refused.
 func syntaxError(b []byte) error {
+	if !utf8.Valid(b) {
+		return fmt.Errorf("the body is not valid JSON: it is not UTF-8 (at byte %d)", invalidUTF8At(b))
+	}
 	if json.Valid(b) {
 		return nil
 	}
@@ -501,6 +507,19 @@ func syntaxError(b []byte) error {
 		return fmt.Errorf("the body is not valid JSON: %s (at byte %d)", se.Error(), se.Offset)
 	}
 	return errors.New("the body is not valid JSON")
+}
+
+// invalidUTF8At returns the offset of the first byte of b that is not
+// part of valid UTF-8, or -1.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
 }
 
 func parseJSONEvent(raw json.RawMessage) (*event.Event, []detail) {
@@ -579,6 +598,9 @@ func parseBinary(h http.Header, body []byte) (*event.Event, []detail) {
 			}
 			ev.Extensions[name] = v
 		}
+	}
+	if len(body) > 0 && ev.DataIsJSON() && !utf8.Valid(body) {
+		ds = append(ds, detail{Field: "data", Message: fmt.Sprintf("JSON data that is not UTF-8 (at byte %d)", invalidUTF8At(body))})
 	}
 	if len(ds) > 0 {
 		return nil, ds

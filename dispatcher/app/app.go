@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"time"
 
 	"github.com/hookline/hookline/dispatcher/deliver"
@@ -38,6 +39,7 @@ type Config struct {
 	Group            string
 	Window           int
 	WindowBytes      int64
+	MemoryLimit      int64
 	MaxConcurrency   int
 	Retries          int
 	RetryWaitMin     time.Duration
@@ -74,6 +76,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Group, "group", deliver.DefaultGroup, "consumer group of the deliveries topic")
 	fs.IntVar(&c.Window, "window", deliver.DefaultWindow, "most records per partition between the committed offset and the last one taken in, finished ones included; fetching the partition pauses when full")
 	fs.Int64Var(&c.WindowBytes, "window-bytes", deliver.DefaultWindowBytes, "most bytes of unfinished records (key, value, headers) held in all windows together; a partition whose next record does not fit waits until a quarter is free")
+	fs.Int64Var(&c.MemoryLimit, "memory-limit", 0, "soft memory limit of the Go runtime in bytes: the GC works harder as the heap nears it; 0 sets 64 MiB + 8 x --window-bytes, -1 none; GOMEMLIMIT, when set, wins")
 	fs.IntVar(&c.MaxConcurrency, "max-concurrency", deliver.DefaultMaxConcurrency, "most concurrent HTTP requests in all")
 	fs.IntVar(&c.Retries, "retries", deliver.DefaultRetries, "quick in-process retries after a failed first attempt (network error, timeout, 408, 429, 5xx without Retry-After), before the retry tiers")
 	fs.StringVar(&c.RetrySchedule, "retry-schedule", retry.DefaultSchedule.String(), "comma-separated delay before each retry tier (topic hookline.retry.K waits the K-th), each spread by ±20%; after the last tier a delivery is dead-lettered exhausted. At most as many tiers as retry topics (hookctl topics init --retry-levels)")
@@ -104,6 +107,19 @@ func (c *Config) Validate() error {
 
 // deliverConfig maps the flags onto a deliver.Config. A zero flag means
 // zero here, where deliver.Config reads zero as "default".
+// memoryLimit returns the soft memory limit to set, or 0 for none: none
+// when GOMEMLIMIT is set (the runtime applies it) or --memory-limit is
+// negative; 64 MiB + 8 x --window-bytes when it is 0.
+func (c *Config) memoryLimit(getenv func(string) string) int64 {
+	switch {
+	case getenv("GOMEMLIMIT") != "" || c.MemoryLimit < 0:
+		return 0
+	case c.MemoryLimit > 0:
+		return c.MemoryLimit
+	}
+	return 64<<20 + 8*c.WindowBytes
+}
+
 func (c *Config) deliverConfig() (deliver.Config, error) {
 	allow, err := ssrf.ParsePrefixes(c.AllowCIDRs)
 	if err != nil {
@@ -161,6 +177,7 @@ func (c *Config) deliverConfig() (deliver.Config, error) {
 	}{
 		{"--window", "positive", c.Window <= 0},
 		{"--window-bytes", "positive", c.WindowBytes <= 0},
+		{"--memory-limit", "-1 (none), 0 (from --window-bytes) or positive", c.MemoryLimit < -1},
 		{"--max-concurrency", "positive", c.MaxConcurrency <= 0},
 		{"--max-poll-records", "positive", c.MaxPollRecords <= 0},
 		{"--max-response-bytes", "positive", c.MaxResponseBytes <= 0},
@@ -231,6 +248,12 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	if limit := cfg.memoryLimit(getenv); limit > 0 {
+		// Memory follows the windows' bytes; a soft limit keeps the
+		// garbage between collections from doubling it.
+		debug.SetMemoryLimit(limit)
+		log.Info("soft memory limit set", zap.Int64("bytes", limit))
+	}
 	kopts, err := cfg.Kafka.Opts()
 	if err != nil {
 		return err

@@ -15,7 +15,7 @@ import (
 const (
 	DefaultGroup            = "hookline-dispatcher"
 	DefaultWindow           = 20_000
-	DefaultWindowBytes      = 16 << 20
+	DefaultWindowBytes      = 8 << 20
 	DefaultMaxConcurrency   = 256
 	DefaultRetries          = 2
 	DefaultRetryWaitMin     = 250 * time.Millisecond
@@ -59,7 +59,7 @@ type Config struct {
 	// WindowBytes bounds the records (key, value and headers) held in all
 	// windows together and not finished: memory, whatever the backlog. A
 	// partition whose next record does not fit waits, fetching paused,
-	// until a quarter of it is free. Default 16 MiB.
+	// until a quarter of it is free. Default 8 MiB.
 	WindowBytes int64
 	// MaxConcurrency caps concurrent HTTP requests across all partitions
 	// and subscriptions; default 256.

@@ -319,6 +319,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		// flight returns, which with no new data takes FetchMaxWait: keep
 		// it short so a drained window refills quickly.
 		kgo.FetchMaxWait(fetchMaxWait),
+		// What the client has fetched and no poll has taken yet is held
+		// in memory beside the windows: keep one fetch within half the
+		// windows' byte budget, so memory follows --window-bytes.
+		kgo.FetchMaxBytes(int32(min(max(d.cfg.WindowBytes/2, 1<<20), 50<<20))),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		// Retry records, parked deliveries and dead letters are produced
 		// synchronously by the job waiting on them, one at a time for an

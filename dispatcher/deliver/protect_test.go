@@ -248,6 +248,7 @@ func TestBacklogFairShare(t *testing.T) {
 	small.produce(t, e, 100)
 	cfg := e.config(t)
 	cfg.RetrySchedule = []time.Duration{time.Second}
+	cfg.WindowBytes = 32 << 20 // the whole backlog fits
 	start := time.Now()
 	e.start(t, cfg)
 

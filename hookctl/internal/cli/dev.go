@@ -155,7 +155,9 @@ func runDev(ctx context.Context, o *options, d *devOptions) error {
 		"--source-topic", topic.DefaultSource))
 	run("router", router.Run, args("--admin-addr", ops(1), "--source-topics", topic.DefaultSource, "--transactional-id", "hookline-router-dev"),
 		lifecycle.Restart(router.Transient))
-	run("dispatcher", dispatcher.Run, args("--admin-addr", ops(2), "--allow-cidrs", d.allowCIDRs),
+	// --memory-limit -1: the dispatcher's soft limit would be the whole
+	// process's, broker and all.
+	run("dispatcher", dispatcher.Run, args("--admin-addr", ops(2), "--allow-cidrs", d.allowCIDRs, "--memory-limit", "-1"),
 		lifecycle.Restart(func(error) bool { return true }))
 	log, err := logging.NewTo(logging.Config{Format: "console", Level: d.logLevel}, o.stderr)
 	if err != nil {

@@ -180,7 +180,7 @@ func TestEventsRefused(t *testing.T) {
 		{name: "invalid UTF-8 in a string", body: "{\"type\":\"payment_success\",\"amount\":1,\"customer\":\"\xff\"}", status: 400, code: "malformed_json"},
 		{name: "binary mode with JSON data that is not UTF-8", body: "{\"amount\":1,\"customer\":\"\xc3\x28\"}",
 			headers: []string{"Ce-Specversion", "1.0", "Ce-Type", "payment_success", "Ce-Id", "1", "Ce-Source", "s", "Content-Type", "application/json"},
-			status: 422, code: "validation_failed", details: []wantDetail{{0, "data"}}},
+			status:  422, code: "validation_failed", details: []wantDetail{{0, "data"}}},
 		{name: "empty batch", body: `{"events":[]}`, status: 400, code: "no_events"},
 		{name: "unsupported media type", body: seedEvent, headers: []string{"Content-Type", "text/plain"}, status: 415, code: "unsupported_media_type"},
 		{name: "plain JSON without type", body: `{"amount":1}`, status: 422, code: "validation_failed", details: []wantDetail{{0, "type"}}},

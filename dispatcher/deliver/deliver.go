@@ -730,6 +730,13 @@ func (d *Dispatcher) unhold(work context.Context, p *partition) {
 	if len(p.held) > 0 {
 		d.feed(work, p, p.held)
 	}
+	d.resumeUnheld(p)
+}
+
+// resumeUnheld resumes fetching p unless something still holds it:
+// records waiting to go in, a head not due, a full window. Call with d.mu
+// held.
+func (d *Dispatcher) resumeUnheld(p *partition) {
 	if len(p.held) == 0 && p.due.IsZero() && !p.win.Paused() {
 		d.cl.ResumeFetchPartitions(map[string][]int32{p.topic: {p.id}})
 	}
@@ -787,10 +794,7 @@ func (d *Dispatcher) deepLane(id string) bool {
 // backlog that fits the windows is never parked. Call with d.mu held.
 func (d *Dispatcher) shed(work context.Context) {
 	for _, l := range d.lanes {
-		if len(l.queue) <= d.cfg.LaneBacklog {
-			continue
-		}
-		if sub, ok := d.subs.Get(l.id); !ok || sub.Ordered {
+		if !d.deepLane(l.id) {
 			continue
 		}
 		for _, j := range l.queue[d.cfg.LaneBacklog:] {
@@ -1067,9 +1071,7 @@ func (d *Dispatcher) rebuild(p *partition) {
 	}
 	d.parts[tp{p.topic, p.id}] = np
 	d.feed(d.work, np, held)
-	if len(np.held) == 0 && np.due.IsZero() && !np.win.Paused() {
-		d.cl.ResumeFetchPartitions(map[string][]int32{np.topic: {np.id}})
-	}
+	d.resumeUnheld(np)
 }
 
 // onRevoked gives revoked partitions RevokeGrace to finish their requests

@@ -14,7 +14,6 @@ import (
 	"github.com/hookline/hookline/schemas/event"
 	"github.com/hookline/hookline/schemas/record"
 	"github.com/hookline/hookline/schemas/webhook"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -257,15 +256,7 @@ func TestSubscriptionStates(t *testing.T) {
 	// its end while they wait in the retry path.
 	e.waitCommitted(t, cfg.Group, 30*time.Second)
 	// They come back every first-tier delay and are parked again.
-	waitFor(t, 30*time.Second, "paused deliveries parked again", func() bool {
-		ls, err := kadm.NewClient(e.prod).ListEndOffsets(context.Background(), e.names.Retry(1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var n int64
-		ls.Each(func(o kadm.ListedOffset) { n += o.Offset })
-		return n >= 3*int64(len(pausedDels))
-	})
+	waitFor(t, 30*time.Second, "paused deliveries parked again", func() bool { return retryOneEnd(t, e) >= 3*int64(len(pausedDels)) })
 	if n, _ := rp.count(); n != 0 {
 		t.Fatalf("paused subscription received %d deliveries", n)
 	}

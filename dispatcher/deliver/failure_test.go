@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,13 +14,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// failures counts what the dispatcher reports about Kafka: refused
-// produces per topic and commits that went through.
+// failures counts the produces the dispatcher reports refused, per topic.
 type failures struct {
 	*latencies
 	mu      sync.Mutex
 	refused map[string]int
-	commits atomic.Int64
 }
 
 func newFailures() *failures {
@@ -34,19 +31,13 @@ func (f *failures) ProduceFailed(topic string) {
 	f.mu.Unlock()
 }
 
-func (f *failures) Committed(err error) {
-	if err == nil {
-		f.commits.Add(1)
-	}
-}
-
 func (f *failures) refusedOn(topic string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.refused[topic]
 }
 
-// setMaxMessageBytes sets the DLQ's max.message.bytes.
+// setMaxMessageBytes sets a topic's max.message.bytes.
 func setMaxMessageBytes(t *testing.T, e *env, topic string, n int) {
 	t.Helper()
 	v := strconv.Itoa(n)
@@ -111,9 +102,10 @@ func newRejected(t *testing.T) *fleet {
 	return newFleet(t, "rejected", 1, func(*http.Request, []byte) int { return http.StatusBadRequest }, nil)
 }
 
-// partitionOf returns the partition of the deliveries topic that
-// subscription id's records go to.
-func partitionOf(t *testing.T, e *env, id string, partitions int) int32 {
+// partitionOf returns the partition of the deliveries topic (of
+// partitions) that subscription id's records go to, by the producer's
+// partitioner.
+func partitionOf(t testing.TB, e *env, id string, partitions int) int32 {
 	t.Helper()
 	d := newDelivery(id, 0)
 	r, err := d.Record(e.names.Deliveries())

@@ -16,7 +16,6 @@ import (
 	"github.com/hookline/hookline/dispatcher/deliver"
 	"github.com/hookline/hookline/schemas/record"
 	"github.com/hookline/hookline/schemas/webhook"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 var formats = []string{record.FormatStandard, record.FormatCloudEventsStructure, record.FormatCloudEventsBinary, record.FormatRaw}
@@ -221,16 +220,7 @@ func TestHeadOfLineIsolation(t *testing.T) {
 // head-of-line blocking within a partition.
 func sharesPartition(t *testing.T, e *env, good, bad *fleet) {
 	t.Helper()
-	part := func(id string) int32 {
-		d := newDelivery(id, 0)
-		r, err := d.Record(e.names.Deliveries())
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The same partitioner the producer used.
-		p := kgo.StickyKeyPartitioner(nil).ForTopic(e.names.Deliveries())
-		return int32(p.Partition(r, 2))
-	}
+	part := func(id string) int32 { return partitionOf(t, e, id, 2) }
 	goodParts := map[int32]bool{}
 	for _, s := range good.subs {
 		goodParts[part(s.ID)] = true

@@ -200,7 +200,7 @@ func TestAutoDisable(t *testing.T) {
 
 // retryOneEnd returns how many records the first retry tier holds: what
 // was parked or retried there.
-func retryOneEnd(t *testing.T, e *env) int64 {
+func retryOneEnd(t testing.TB, e *env) int64 {
 	t.Helper()
 	ls, err := kadm.NewClient(e.prod).ListEndOffsets(context.Background(), e.names.Retry(1))
 	if err != nil {

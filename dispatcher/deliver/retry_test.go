@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -308,17 +307,7 @@ func TestOversizedDeadLetterFits(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, 1)
 			const limit = 16 << 10
-			setLimit := func() {
-				v := strconv.Itoa(limit)
-				res, err := kadm.NewClient(e.prod).AlterTopicConfigs(context.Background(),
-					[]kadm.AlterConfig{{Name: "max.message.bytes", Value: &v}}, e.names.DLQ())
-				if err == nil {
-					_, err = res.On(e.names.DLQ(), nil)
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
+			setLimit := func() { setMaxMessageBytes(t, e, e.names.DLQ(), limit) }
 			rejected := newFleet(t, "rejected", 1, func(*http.Request, []byte) int { return http.StatusBadRequest }, nil)
 			e.putSubs(t, rejected.subs...)
 			if !lowered {
@@ -470,15 +459,7 @@ func TestOrderedParkedWhileUnknown(t *testing.T) {
 	cfg.RetrySchedule = []time.Duration{time.Second}
 	e.start(t, cfg)
 
-	waitFor(t, 30*time.Second, "the first delivery parked", func() bool {
-		ls, err := kadm.NewClient(e.prod).ListEndOffsets(context.Background(), e.names.Retry(1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := int64(0)
-		ls.Each(func(o kadm.ListedOffset) { n += o.Offset })
-		return n >= 1
-	})
+	waitFor(t, 30*time.Second, "the first delivery parked", func() bool { return retryOneEnd(t, e) >= 1 })
 	e.putSubs(t, sub)
 	e.produce(t, y)
 	waitFor(t, 30*time.Second, "both deliveries", func() bool { return f.missing() == 0 })

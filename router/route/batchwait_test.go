@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/hookline/hookline/router/internal/routetest"
 	"github.com/hookline/hookline/router/route"
 )
@@ -65,5 +67,76 @@ func TestBatchWait(t *testing.T) {
 	routetest.Eventually(t, 30*time.Second, "a full batch committed without its time bound", committed(3, 5))
 	if got := len(routetest.ReadCommitted(t, h.c, h.names.Deliveries())); got != 5 {
 		t.Fatalf("%d deliveries committed, want 5", got)
+	}
+}
+
+// bufferedHook reports each record franz-go has fetched and holds for a
+// poll.
+type bufferedHook chan string
+
+func (h bufferedHook) OnFetchRecordBuffered(r *kgo.Record) {
+	select {
+	case h <- string(r.Key):
+	default: // never block the client; the test reads every key it needs
+	}
+}
+
+// TestBatchCatchesUp: events that reach Kafka while a transaction is open
+// join one batch. franz-go fetches the first of them at once and holds it
+// for the next poll; those produced after that fetch stay at the broker
+// until a poll takes the held fetch. The next batch begins later than
+// BatchWait after the previous one, but because the router was behind it
+// takes in the following fetch too, so the three events share one
+// transaction instead of two.
+func TestBatchCatchesUp(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 1)
+	h.putSubs(t, routetest.Sub("all", "", "*"))
+	cfg := h.config(t)
+	cfg.BatchWait = time.Nanosecond // every batch begins after the time bound
+	buffered := make(bufferedHook, 64)
+	cfg.ClientOpts = append(cfg.ClientOpts, kgo.WithHooks(buffered))
+	timers := make(chan chan time.Time, 16)
+	after := func(time.Duration) <-chan time.Time {
+		c := make(chan time.Time, 1)
+		timers <- c
+		return c
+	}
+	hold := &holdingValidator{inner: defaultRegistry(t), entered: make(chan struct{}), release: make(chan struct{})}
+	rec := newCounter()
+	h.start(t, cfg, route.WithRecorder(rec), route.WithAfter(after), route.WithValidator(hold))
+	committed := func(commits, events int) func() bool {
+		return func() bool { s := rec.snapshot(); return s.commits == commits && s.events == events }
+	}
+	fetched := func(want string) {
+		t.Helper()
+		for {
+			select {
+			case k := <-buffered:
+				if k == want {
+					return
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("event %s was not fetched", want)
+			}
+		}
+	}
+
+	hold.arm()
+	routetest.Produce(t, h.cl, routetest.Binary(h.source, routetest.Payment("open", 1)))
+	select {
+	case <-hold.entered: // the first transaction is open
+	case <-time.After(30 * time.Second):
+		t.Fatal("the router began no transaction")
+	}
+	routetest.Produce(t, h.cl, routetest.Binary(h.source, routetest.Payment("held", 1)))
+	fetched("held")
+	routetest.Produce(t, h.cl,
+		routetest.Binary(h.source, routetest.Payment("later-1", 1)),
+		routetest.Binary(h.source, routetest.Payment("later-2", 1)))
+	close(hold.release)
+	routetest.Eventually(t, 30*time.Second, "the three events committed in one transaction after the first", committed(2, 4))
+	if got := len(routetest.ReadCommitted(t, h.c, h.names.Deliveries())); got != 4 {
+		t.Fatalf("%d deliveries committed, want 4", got)
 	}
 }

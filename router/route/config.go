@@ -100,7 +100,9 @@ type Config struct {
 	// between the starts of two transactions. A batch that begins sooner
 	// than BatchWait after the previous transaction began keeps collecting
 	// events until then, or until it holds MaxPollRecords; one that
-	// begins later (a trickle) starts at once. Each transaction costs the
+	// begins later starts at once if it is a trickle, and takes in one
+	// more fetch (at most BatchWait) if its records waited while the
+	// previous transaction was open. Each transaction costs the
 	// broker about the same whatever its size, so this bounds the
 	// transactions per second under load while adding no latency to
 	// sparse events. Default DefaultBatchWait; negative means no wait.

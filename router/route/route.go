@@ -261,12 +261,15 @@ func (r *Router) session(ctx context.Context) error {
 
 	var missingSince, lastBegin time.Time
 	for {
+		// Records already fetched when the poll begins waited for the
+		// router: more may have reached the broker since.
+		behind := sess.Client().BufferedFetchRecords() > 0
 		fetches := sess.PollRecords(ctx, r.cfg.MaxPollRecords)
 		if fetches.IsClientClosed() || ctx.Err() != nil && fetches.Empty() {
 			return nil
 		}
 		if !fetches.Empty() {
-			fetches = r.gather(ctx, sess, fetches, lastBegin)
+			fetches = r.gather(ctx, sess, fetches, lastBegin, behind)
 		}
 		var fetchErr error
 		fetches.EachError(func(t string, p int32, err error) {
@@ -332,20 +335,37 @@ func (r *Router) session(ctx context.Context) error {
 	}
 }
 
-// gather adds to fetches what arrives before Config.BatchWait has passed
-// since the previous transaction began (lastBegin), until the batch holds
-// MaxPollRecords: the time and size bounds of a transaction. A batch whose
-// time is already up is returned as it is. Fetch errors met while
-// gathering are left for the next poll to report; records that came with
-// them are kept.
-func (r *Router) gather(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches, lastBegin time.Time) kgo.Fetches {
+// gather adds to fetches what arrives before the batch's time is up, until
+// the batch holds MaxPollRecords: the time and size bounds of a
+// transaction.
+//
+//   - A batch that begins within Config.BatchWait of the previous
+//     transaction's start (lastBegin) collects until BatchWait has passed
+//     since then.
+//   - A batch that begins later was either a trickle (the poll waited for
+//     it: it starts at once) or fetched while the router was busy with
+//     the previous transaction (behind). franz-go sends the next fetch only once a poll has taken
+//     the fetch it holds, so records that reached the broker after that
+//     fetch returned are still there: the batch takes in the next fetch
+//     too (at most BatchWait), instead of leaving them for one more
+//     transaction.
+//
+// Fetch errors met while gathering are left for the next poll to report;
+// records that came with them are kept.
+func (r *Router) gather(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches, lastBegin time.Time, behind bool) kgo.Fetches {
 	n := fetches.NumRecords()
-	if r.cfg.BatchWait <= 0 || lastBegin.IsZero() || n >= r.cfg.MaxPollRecords {
+	if r.cfg.BatchWait <= 0 || n >= r.cfg.MaxPollRecords {
 		return fetches
 	}
-	wait := r.cfg.BatchWait - time.Since(lastBegin)
+	if lastBegin.IsZero() {
+		return fetches // a session's first batch
+	}
+	wait, catchUp := r.cfg.BatchWait-time.Since(lastBegin), false
 	if wait <= 0 {
-		return fetches
+		if !behind {
+			return fetches
+		}
+		wait, catchUp = r.cfg.BatchWait, true
 	}
 	gctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -369,7 +389,7 @@ func (r *Router) gather(ctx context.Context, sess *kgo.GroupTransactSession, fet
 				n += len(p.Records)
 			}
 		})
-		if gctx.Err() != nil {
+		if gctx.Err() != nil || catchUp && more.NumRecords() > 0 {
 			break
 		}
 	}

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -134,7 +135,7 @@ func (e *Env) LiveAndLatency(ctx context.Context) (results.Scenario, results.Sce
 	lat := results.Scenario{ID: "issue18-9-latency", Issue: 18, Title: "Produce-to-receive latency at 200 events/s",
 		Workload: workloadText(nLat) + fmt.Sprintf(" On the live scenario's processes, one event per request is POSTed at a steady %d/s (each at its due time, whatever the earlier ones are doing). "+
 			"Latency is from sending the POST to the receiver's arrival. The stages are the time-stamps the pipeline leaves on the way, ordered by their median: the driver's own (POST sent, 202), "+
-			"the source record's Kafka timestamp, the Delivery's `routed_at` and record timestamp, the attempt record's time less its latency (request sent) and its time (answer), "+
+			"the source record's Kafka timestamp, the Delivery's `routed_at` and record timestamp, the timestamp of the commit marker that ended the Delivery's transaction, the attempt record's time less its latency (request sent) and its time (answer), "+
 			"every `hookline-*` record header and webhook request header whose value is an RFC 3339 time, and the arrival.", perSec),
 		Columns: []results.Column{{Key: "count", Label: "events"}, {Key: "p50_ms", Label: "p50 ms", Digits: 1}, {Key: "p99_ms", Label: "p99 ms", Digits: 1}, {Key: "max_ms", Label: "max ms", Digits: 1}},
 		Chart:   results.Chart{Title: "Latency at 200 events/s, by stage", YLabel: "ms", Metrics: []string{"p50_ms", "p99_ms"}, Labels: []string{"p50", "p99"}},
@@ -250,7 +251,16 @@ const (
 	ptSent     = "POST sent"
 	ptAccepted = "202 answered"
 	ptReceived = "arrived at the receiver"
+	// ptCommitted is the timestamp of the commit marker that ended the
+	// transaction of a delivery record.
+	ptCommitted = "transaction committed (commit marker timestamp)"
 )
+
+// commitMarker reports whether the control record r marks a commit (its
+// key is a version and a type, 1 for commit, as int16s).
+func commitMarker(r *kgo.Record) bool {
+	return len(r.Key) >= 4 && binary.BigEndian.Uint16(r.Key[2:4]) == 1
+}
 
 func (e *Env) latency(ctx context.Context, st *stack, prefix string, first, n, perSec int) ([]results.Case, []string, []results.Target, string) {
 	e.Recv.Reset()
@@ -336,13 +346,26 @@ func (e *Env) latency(ctx context.Context, st *stack, prefix string, first, n, p
 		return nil, nil, nil, err.Error()
 	}
 	delivery := map[string]int{} // delivery id to index
+	open := map[int32][]int{}    // per partition, the indexes awaiting their transaction's end
 	if err := e.readTopic(ctx, names.Deliveries(), true, func(r *kgo.Record) {
+		if r.Attrs.IsControl() {
+			// The commit marker's timestamp is when the router's EndTxn
+			// reached the transaction coordinator.
+			if commitMarker(r) {
+				for _, i := range open[r.Partition] {
+					points[i][ptCommitted] = r.Timestamp
+				}
+			}
+			open[r.Partition] = open[r.Partition][:0]
+			return
+		}
 		d, err := record.DecodeDelivery(r.Value)
 		if err != nil {
 			return
 		}
 		if i, ok := bySeq(d.Event.Data); ok {
 			delivery[d.ID] = i
+			open[r.Partition] = append(open[r.Partition], i)
 			points[i]["routed_at (Delivery)"] = d.RoutedAt
 			points[i]["delivery record timestamp"] = r.Timestamp
 			headerStamps(points[i], "delivery header ", r)
@@ -440,7 +463,8 @@ func (e *Env) readTopic(ctx context.Context, t string, committed bool, fn func(*
 	opts := []kgo.Opt{kgo.SeedBrokers(strings.Split(e.Brokers, ",")...), kgo.ConsumeTopics(t),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200 * time.Millisecond)}
 	if committed {
-		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+		// Read the transactions' markers too, for their timestamps.
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
 	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

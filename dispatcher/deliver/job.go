@@ -26,6 +26,10 @@ type job struct {
 	part   *partition
 	lane   *lane              // nil for undecodable records
 	cancel context.CancelFunc // set by start
+	// compactJSON is set when the decoder found del's event data to be
+	// compact JSON (record.DecodeDeliveryData): payloads embed it without
+	// checking it again.
+	compactJSON bool
 	// ordered is set when j's subscription is ordered, so parking it
 	// queues it (see park.go).
 	ordered bool
@@ -47,7 +51,7 @@ type job struct {
 
 func newJob(r *kgo.Record) *job {
 	j := &job{rec: r}
-	j.del, j.bad = record.DecodeDelivery(r.Value)
+	j.del, j.compactJSON, j.bad = record.DecodeDeliveryData(r.Value)
 	return j
 }
 
@@ -69,7 +73,7 @@ func (j *job) decode() {
 		return
 	}
 	j.lazy = false
-	j.del, j.bad = record.DecodeDelivery(j.rec.Value)
+	j.del, j.compactJSON, j.bad = record.DecodeDeliveryData(j.rec.Value)
 	j.del.Tier, j.del.ParkedAt = 0, time.Time{}
 }
 
@@ -398,7 +402,7 @@ func (d *Dispatcher) acquireErr(ctx context.Context, j *job) error {
 // send returns.
 func (d *Dispatcher) send(ctx context.Context, j *job, sub *record.Subscription, held *bool) post.Outcome {
 	now := time.Now()
-	body, ph, err := payload.Build(sub.Format, &j.del.Event, now)
+	body, ph, err := payload.Build(sub.Format, &j.del.Event, now, j.compactJSON)
 	if err != nil {
 		return post.Outcome{Result: post.Rejected, Err: err}
 	}

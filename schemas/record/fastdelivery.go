@@ -27,10 +27,20 @@ const maxFastDepth = 500
 // fastDelivery decodes b as a Delivery, or reports false when it cannot
 // vouch for the result (see above). Event.Data shares b's memory. A member
 // it does not know makes it give up: TestFastDeliveryReadsEveryField fails
-// when Delivery gains a field this does not read.
-func fastDelivery(b []byte) (Delivery, bool) {
-	var d Delivery
+// when Delivery gains a field this does not read. compact reports that
+// the event's Data is compact JSON (see DecodeDeliveryData), as found by
+// the same pass that validated it.
+func fastDelivery(b []byte) (d Delivery, compact, ok bool) {
 	s := scanner{b: b}
+	d, ok = s.delivery()
+	if !ok {
+		return Delivery{}, false, false
+	}
+	return d, s.compact, true
+}
+
+func (s *scanner) delivery() (Delivery, bool) {
+	var d Delivery
 	s.ws()
 	if !s.eat('{') {
 		return Delivery{}, false
@@ -146,6 +156,7 @@ func (s *scanner) event(e *event.Event) bool {
 		return false
 	}
 	var data, data64 []byte
+	dataRewrites := false
 	var seen uint16 // attributes read, by bit
 	s.ws()
 	if s.eat('}') {
@@ -199,10 +210,11 @@ func (s *scanner) event(e *event.Event) bool {
 			e.Time = t
 		case "data":
 			start := s.i
+			s.rewrites = false
 			if !s.value(0) || string(s.b[start:s.i]) == "null" {
 				return false
 			}
-			data = s.b[start:s.i]
+			data, dataRewrites = s.b[start:s.i], s.rewrites
 		case "data_base64":
 			str, ok := s.plainString()
 			if !ok {
@@ -245,6 +257,7 @@ func (s *scanner) event(e *event.Event) bool {
 			return false // text carried as a JSON string
 		}
 		e.Data = data
+		s.compact = !dataRewrites
 	case data64 != nil:
 		raw, err := base64.StdEncoding.DecodeString(string(data64))
 		if err != nil {
@@ -265,16 +278,27 @@ var attrBits = map[string]uint16{
 type scanner struct {
 	b []byte
 	i int
+	// rewrites is set when ws or str passes something encoding/json
+	// rewrites in a JSON value it embeds: whitespace between tokens (it
+	// compacts them), '<', '>', '&', U+2028 or U+2029 (it escapes them).
+	rewrites bool
+	// compact is set by event when it took the event's data from a
+	// "data" member in which it found nothing encoding/json rewrites.
+	compact bool
 }
 
 func (s *scanner) ws() {
+	start := s.i
 	for s.i < len(s.b) {
 		switch s.b[s.i] {
 		case ' ', '\t', '\n', '\r':
 			s.i++
-		default:
-			return
+			continue
 		}
+		break
+	}
+	if s.i > start {
+		s.rewrites = true
 	}
 }
 
@@ -409,20 +433,53 @@ func (s *scanner) literal(l string) bool {
 	return false
 }
 
-// str skips a valid JSON string.
+// Classes of bytes in a JSON string, for str.
+const (
+	strPlain   = iota // nothing to do
+	strQuote          // the end
+	strControl        // not allowed
+	strEscape         // a backslash
+	strHTML           // '<', '>', '&': encoding/json escapes them
+	strE2             // may start U+2028 or U+2029, which encoding/json escapes
+)
+
+var strClass = func() (t [256]uint8) {
+	for c := range 0x20 {
+		t[c] = strControl
+	}
+	t['"'], t['\\'] = strQuote, strEscape
+	t['<'], t['>'], t['&'] = strHTML, strHTML, strHTML
+	t[0xE2] = strE2
+	return t
+}()
+
+// str skips a valid JSON string, noting in rewrites what encoding/json
+// would escape in it.
 func (s *scanner) str() bool {
 	if !s.eat('"') {
 		return false
 	}
-	for s.i < len(s.b) {
+	for {
+		for s.i < len(s.b) && strClass[s.b[s.i]] == strPlain {
+			s.i++
+		}
+		if s.i >= len(s.b) {
+			return false
+		}
 		c := s.b[s.i]
 		s.i++
-		switch {
-		case c == '"':
+		switch strClass[c] {
+		case strQuote:
 			return true
-		case c < 0x20:
+		case strControl:
 			return false
-		case c == '\\':
+		case strHTML:
+			s.rewrites = true
+		case strE2:
+			if len(s.b)-s.i >= 2 && s.b[s.i] == 0x80 && (s.b[s.i+1] == 0xA8 || s.b[s.i+1] == 0xA9) {
+				s.rewrites = true
+			}
+		case strEscape:
 			if s.i >= len(s.b) {
 				return false
 			}
@@ -445,7 +502,6 @@ func (s *scanner) str() bool {
 			}
 		}
 	}
-	return false
 }
 
 // number skips a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?

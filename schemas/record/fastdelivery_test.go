@@ -1,6 +1,7 @@
 package record
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -70,7 +71,7 @@ func TestFastDeliveryReadsEveryField(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, ok := fastDelivery(r.Value)
+			got, _, ok := fastDelivery(r.Value)
 			if !ok {
 				t.Fatalf("the fast path gave up on %s", r.Value)
 			}
@@ -118,7 +119,7 @@ func TestFastDeliveryGivesUp(t *testing.T) {
 		{"not an object", `[1]`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, ok := fastDelivery([]byte(tt.value)); ok {
+			if _, _, ok := fastDelivery([]byte(tt.value)); ok {
 				t.Fatalf("the fast path read %s", tt.value)
 			}
 			want, wantErr := stdDelivery([]byte(tt.value))
@@ -154,7 +155,7 @@ func FuzzFastDelivery(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		got, ok := fastDelivery(b)
+		got, compact, ok := fastDelivery(b)
 		if !ok {
 			return
 		}
@@ -165,7 +166,78 @@ func FuzzFastDelivery(f *testing.F) {
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("fast path read\n%#v\nencoding/json read\n%#v\nfrom %q", got, want, b)
 		}
+		if compact && !embedsUnchanged(got.Event.Data) {
+			t.Fatalf("data %q reported compact JSON, but encoding/json embeds it as %q", got.Event.Data, embedded(got.Event.Data))
+		}
 	})
+}
+
+// embedded returns what encoding/json makes of b as an embedded JSON
+// value, or nil when it refuses it (not valid JSON).
+func embedded(b []byte) []byte {
+	out, err := json.Marshal(json.RawMessage(b))
+	if err != nil {
+		return nil
+	}
+	return out
+}
+
+// embedsUnchanged reports whether b is what DecodeDeliveryData calls
+// compact JSON: valid, and embedded by encoding/json byte for byte.
+func embedsUnchanged(b []byte) bool {
+	return len(b) > 0 && json.Valid(b) && bytes.Equal(embedded(b), b)
+}
+
+// TestDecodeDeliveryDataCompact checks when DecodeDeliveryData vouches for
+// the event's data as compact JSON: only for data it read from a "data"
+// member and found valid and unchanged by encoding/json, never for what
+// encoding/json would rewrite, data_base64, or a delivery the fast path
+// leaves to encoding/json.
+func TestDecodeDeliveryDataCompact(t *testing.T) {
+	const head = `{"v":1,"id":"d","subscription_id":"s","event":{"specversion":"1.0","id":"1","source":"/s","type":"t",`
+	for _, tt := range []struct {
+		name, event string
+		want        bool
+	}{
+		{"object", `"data":{"a":[1,true,null,"x"],"b":{}}`, true},
+		{"string", `"data":"plain"`, true},
+		{"number", `"data":-1.5e3`, true},
+		{"escapes kept as they are", `"data":{"a":"\u003c\n\"\u2028"}`, true},
+		{"non-ASCII text", `"data":"é ü 日本"`, true},
+		{"JSON data of a text type", `"datacontenttype":"text/plain","data":{"a":1}`, true},
+		{"whitespace in an object", `"data":{"a": 1}`, false},
+		{"whitespace in an array", `"data":[1 ,2]`, false},
+		{"newline between tokens", "\"data\":{\n\"a\":1}", false},
+		{"whitespace around the value only", `"data": {"a":1} `, true},
+		{"less than", `"data":{"a":"<"}`, false},
+		{"greater than", `"data":{"a":">"}`, false},
+		{"ampersand", `"data":{"a":"&"}`, false},
+		{"ampersand in a key", `"data":{"&":1}`, false},
+		{"U+2028", "\"data\":\"a\u2028b\"", false},
+		{"U+2029", "\"data\":\"a\u2029b\"", false},
+		{"other E2 characters", "\"data\":\"\u2019\u2027\u202a\"", true},
+		{"data_base64", `"data_base64":"eyJhIjoxfQ=="`, false},
+		{"no data", `"subject":"x"`, false},
+		{"left to encoding/json (escaped attribute)", `"subject":"\u0078","data":{"a":1}`, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := []byte(head + tt.event + `}}`)
+			d, compact, err := DecodeDeliveryData(b)
+			if err != nil {
+				t.Fatalf("DecodeDeliveryData: %v (%s)", err, b)
+			}
+			if compact != tt.want {
+				t.Fatalf("compact = %v, want %v (data %q)", compact, tt.want, d.Event.Data)
+			}
+			if compact && !embedsUnchanged(d.Event.Data) {
+				t.Fatalf("data %q is not compact JSON", d.Event.Data)
+			}
+			plain, err := DecodeDelivery(b)
+			if err != nil || !reflect.DeepEqual(plain, d) {
+				t.Fatalf("DecodeDelivery = %+v, %v; DecodeDeliveryData read %+v", plain, err, d)
+			}
+		})
+	}
 }
 
 // BenchmarkDecodeDelivery measures decoding a delivery of a 1 KiB JSON

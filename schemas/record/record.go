@@ -244,23 +244,36 @@ func decode(kind string, b []byte, dst any, version func() int) error {
 // DecodeDelivery parses a Delivery value. The event's Data may share b's
 // memory: b must not change while the Delivery is in use.
 func DecodeDelivery(b []byte) (Delivery, error) {
-	d, fast := fastDelivery(b)
+	d, _, err := DecodeDeliveryData(b)
+	return d, err
+}
+
+// DecodeDeliveryData is DecodeDelivery that also reports whether the
+// event's Data is known to be compact JSON: a valid JSON value that
+// encoding/json embeds unchanged (no whitespace between tokens, none of
+// '<', '>', '&', U+2028 or U+2029), as found while reading it. The
+// dispatcher renders payloads from it without checking the data again.
+// false says nothing: the data may be compact JSON or not, the caller
+// checks (data read from data_base64, or by encoding/json, is never
+// vouched for). It is about the bytes only, whatever the event's content
+// type.
+func DecodeDeliveryData(b []byte) (d Delivery, compactJSON bool, err error) {
+	d, compactJSON, fast := fastDelivery(b)
 	if fast && d.V != Version {
-		return Delivery{}, &DecodeError{Kind: header.KindDelivery, Err: fmt.Errorf("%w: %d", ErrUnsupportedVersion, d.V)}
+		return Delivery{}, false, &DecodeError{Kind: header.KindDelivery, Err: fmt.Errorf("%w: %d", ErrUnsupportedVersion, d.V)}
 	}
 	if !fast {
-		var err error
 		if d, err = decodeDeliveryJSON(b); err != nil {
-			return Delivery{}, err
+			return Delivery{}, false, err
 		}
 	}
 	if d.ID == "" || d.SubscriptionID == "" {
-		return Delivery{}, &DecodeError{Kind: header.KindDelivery, Err: fmt.Errorf("%w: id and subscription_id are required", ErrMalformed)}
+		return Delivery{}, false, &DecodeError{Kind: header.KindDelivery, Err: fmt.Errorf("%w: id and subscription_id are required", ErrMalformed)}
 	}
 	if err := d.Event.Validate(event.ModeStructured); err != nil {
-		return Delivery{}, &DecodeError{Kind: header.KindDelivery, Err: fmt.Errorf("%w: %w", ErrMalformed, err)}
+		return Delivery{}, false, &DecodeError{Kind: header.KindDelivery, Err: fmt.Errorf("%w: %w", ErrMalformed, err)}
 	}
-	return d, nil
+	return d, compactJSON, nil
 }
 
 // decodeDeliveryJSON decodes b with encoding/json (in a function of its

@@ -31,12 +31,15 @@ var ErrUnknownFormat = errors.New("payload: unknown format")
 // Build returns the body of a webhook carrying e in format, and the
 // headers that describe it (Content-Type, and ce- headers in binary
 // mode). An empty format is standard. now stamps standard payloads of
-// events without a time.
-func Build(format string, e *event.Event, now time.Time) ([]byte, http.Header, error) {
+// events without a time. compactJSON says e.Data is known to be compact
+// JSON, as record.DecodeDeliveryData reports it (valid, and embedded by
+// encoding/json unchanged), so it is not checked again; with false it is.
+// The body is the same either way.
+func Build(format string, e *event.Event, now time.Time, compactJSON bool) ([]byte, http.Header, error) {
 	h := http.Header{}
 	switch format {
 	case "", record.FormatStandard:
-		body, err := standard(e, now)
+		body, err := standard(e, now, compactJSON)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -75,13 +78,14 @@ func dataContentType(e *event.Event) string {
 // The body is what encoding/json makes of it (data compacted, and '<',
 // '>', '&', U+2028 and U+2029 escaped), byte for byte; it is written
 // directly in the common case of data that encoding/json leaves alone.
-func standard(e *event.Event, now time.Time) ([]byte, error) {
+// compactJSON is Build's: the decoder already found the data so.
+func standard(e *event.Event, now time.Time, compactJSON bool) ([]byte, error) {
 	ts := e.Time
 	if ts.IsZero() {
 		ts = now
 	}
-	isJSON := len(e.Data) > 0 && e.DataIsJSON() && json.Valid(e.Data)
-	if isJSON && !settled(e.Data) || !plainString(e.Type) {
+	isJSON := len(e.Data) > 0 && e.DataIsJSON() && (compactJSON || json.Valid(e.Data))
+	if isJSON && !compactJSON && !settled(e.Data) || !plainString(e.Type) {
 		return standardSlow(e, ts, isJSON)
 	}
 	size := len(e.Type) + len(e.Data) + len(`{"type":"","timestamp":"2006-01-02T15:04:05.999999999Z","data_base64":""}`)

@@ -65,7 +65,7 @@ func render(h http.Header, body []byte) []byte {
 func TestBuildGolden(t *testing.T) {
 	for _, format := range []string{record.FormatStandard, record.FormatCloudEventsStructure, record.FormatCloudEventsBinary, record.FormatRaw} {
 		t.Run(format, func(t *testing.T) {
-			body, h, err := Build(format, sampleEvent(), now)
+			body, h, err := Build(format, sampleEvent(), now, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -92,7 +92,7 @@ func TestBuildGolden(t *testing.T) {
 // the top level, byte for byte as produced.
 func TestRawIsTheSeedBody(t *testing.T) {
 	e := seedEvent()
-	body, h, err := Build(record.FormatRaw, e, now)
+	body, h, err := Build(record.FormatRaw, e, now, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestStandardData(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := &event.Event{ID: "1", Source: "s", Type: "t", SpecVersion: "1.0", DataContentType: tt.ct, Data: tt.data}
-			body, _, err := Build(record.FormatStandard, e, now)
+			body, _, err := Build(record.FormatStandard, e, now, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -162,7 +162,7 @@ func TestStandardData(t *testing.T) {
 func TestBinaryHeadersArePercentEncoded(t *testing.T) {
 	e := sampleEvent()
 	e.Subject = "ünïcode 100%"
-	_, h, err := Build(record.FormatCloudEventsBinary, e, now)
+	_, h, err := Build(record.FormatCloudEventsBinary, e, now, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestBinaryHeadersArePercentEncoded(t *testing.T) {
 }
 
 func TestUnknownFormat(t *testing.T) {
-	if _, _, err := Build("xml", sampleEvent(), now); !errors.Is(err, ErrUnknownFormat) {
+	if _, _, err := Build("xml", sampleEvent(), now, false); !errors.Is(err, ErrUnknownFormat) {
 		t.Errorf("Build(xml) = %v, want ErrUnknownFormat", err)
 	}
 }
@@ -190,7 +190,7 @@ func FuzzBuild(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, ct, subject string) {
 		e := &event.Event{ID: "1", Source: "s", Type: "t", SpecVersion: "1.0", DataContentType: ct, Subject: subject, Data: data}
 		for _, format := range []string{record.FormatStandard, record.FormatCloudEventsStructure, record.FormatCloudEventsBinary, record.FormatRaw} {
-			body, h, err := Build(format, e, now)
+			body, h, err := Build(format, e, now, false)
 			if err != nil {
 				if format == record.FormatCloudEventsStructure {
 					continue // an event that cannot be structured JSON is refused, not mangled
@@ -246,7 +246,7 @@ func TestStandardIsEncodingJSON(t *testing.T) {
 			if tt.data == "" {
 				e.Data = nil
 			}
-			got, err := standard(e, now)
+			got, err := standard(e, now, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -269,7 +269,7 @@ func FuzzStandardIsEncodingJSON(f *testing.F) {
 	f.Add("t\x7f", "application/json", []byte(`[1, "\\\"", {}]`))
 	f.Fuzz(func(t *testing.T, typ, ct string, data []byte) {
 		e := &event.Event{ID: "1", Source: "s", Type: typ, SpecVersion: "1.0", DataContentType: ct, Data: data}
-		got, err := standard(e, now)
+		got, err := standard(e, now, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -283,6 +283,77 @@ func FuzzStandardIsEncodingJSON(f *testing.F) {
 	})
 }
 
+// TestBuildFromDecodedDelivery checks that what record.DecodeDeliveryData
+// says of the data changes nothing in any format's body or headers: data
+// it vouches for renders as data it does not, and data it does not vouch
+// for (rewritten by encoding/json, invalid, from data_base64) is still
+// checked.
+func TestBuildFromDecodedDelivery(t *testing.T) {
+	const head = `{"v":1,"id":"d","subscription_id":"s","event":{"specversion":"1.0","id":"1","source":"/s","type":"t",`
+	for _, tt := range []struct{ name, event string }{
+		{"compact", `"data":{"a":[1,true,null,"x y"],"b":"\u003c"}`},
+		{"whitespace", `"data":{ "a" : [1, 2] }`},
+		{"html", `"data":{"a":"<b>&</b>"}`},
+		{"line separator", "\"data\":\"a\u2028b\""},
+		{"text type with JSON data", `"datacontenttype":"text/plain","data":{"a":1}`},
+		{"text", `"datacontenttype":"text/plain","data_base64":"aGk8Pg=="`},
+		{"invalid JSON in data_base64", `"data_base64":"eyJhIjo="`},
+		{"spaced JSON in data_base64", `"data_base64":"eyAiYSIgOiAxIH0="`},
+		{"binary", `"datacontenttype":"application/octet-stream","data_base64":"/wAQ"`},
+		{"no data", `"subject":"x"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if !checkDecodedBuild(t, []byte(head+tt.event+`}}`)) {
+				t.Fatal("the delivery does not decode")
+			}
+		})
+	}
+}
+
+// FuzzBuildFromDecodedDelivery is TestBuildFromDecodedDelivery for
+// arbitrary delivery records.
+func FuzzBuildFromDecodedDelivery(f *testing.F) {
+	const head = `{"v":1,"id":"d","subscription_id":"s","event":{"specversion":"1.0","id":"1","source":"/s","type":"t",`
+	f.Add([]byte(head + `"data":{"a":"x"}}}`))
+	f.Add([]byte(head + `"data":[1, "<"]}}`))
+	f.Add([]byte(head + `"data_base64":"eyJhIjo="}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkDecodedBuild(t, b)
+	})
+}
+
+// checkDecodedBuild decodes the delivery record b, if it decodes (it
+// reports whether it did), and checks every format's rendering of its
+// event with what the decoder said of the data against the rendering
+// that checks the data itself.
+func checkDecodedBuild(t *testing.T, b []byte) bool {
+	t.Helper()
+	d, compact, err := record.DecodeDeliveryData(b)
+	if err != nil {
+		return false
+	}
+	for _, format := range []string{record.FormatStandard, record.FormatCloudEventsStructure, record.FormatCloudEventsBinary, record.FormatRaw} {
+		body, h, err := Build(format, &d.Event, now, compact)
+		wantBody, wantH, wantErr := Build(format, &d.Event, now, false)
+		if (err != nil) != (wantErr != nil) || !bytes.Equal(render(h, body), render(wantH, wantBody)) {
+			t.Fatalf("%s with compactJSON %v:\n%s(%v)\nchecking the data again:\n%s(%v)", format, compact, render(h, body), err, render(wantH, wantBody), wantErr)
+		}
+	}
+	isJSON := len(d.Event.Data) > 0 && d.Event.DataIsJSON() && json.Valid(d.Event.Data)
+	got, err := standard(&d.Event, now, compact)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := standardSlow(&d.Event, now, isJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("standard body\n%s\nwant (encoding/json)\n%s", got, want)
+	}
+	return true
+}
+
 // BenchmarkBuild measures rendering a 1 KiB JSON event in each format.
 //
 //	go test -run '^$' -bench BenchmarkBuild -benchmem ./internal/payload/
@@ -293,10 +364,19 @@ func BenchmarkBuild(b *testing.B) {
 		b.Run(format, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, _, err := Build(format, e, now); err != nil {
+				if _, _, err := Build(format, e, now, false); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
 	}
+	// What the dispatcher does with a delivery the decoder found compact.
+	b.Run(record.FormatStandard+"-compact", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := Build(record.FormatStandard, e, now, true); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

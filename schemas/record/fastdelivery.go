@@ -2,6 +2,7 @@ package record
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -31,39 +32,48 @@ const maxFastDepth = 500
 // the event's Data is compact JSON (see DecodeDeliveryData), as found by
 // the same pass that validated it.
 func fastDelivery(b []byte) (d Delivery, compact, ok bool) {
-	s := scanner{b: b}
-	d, ok = s.delivery()
-	if !ok {
+	if compact, ok = fastDeliveryTo(&d, b); !ok {
 		return Delivery{}, false, false
 	}
-	return d, s.compact, true
+	return d, compact, true
 }
 
-func (s *scanner) delivery() (Delivery, bool) {
-	var d Delivery
+// fastDeliveryTo is fastDelivery into *d, which must be zero, and is left
+// in any state when it reports false. (Through a pointer, a goroutine
+// that decodes a delivery first thing does not grow its stack for copies
+// of the Delivery.)
+func fastDeliveryTo(d *Delivery, b []byte) (compact, ok bool) {
+	s := scanner{b: b}
+	if !s.delivery(d) {
+		return false, false
+	}
+	return s.compact, true
+}
+
+func (s *scanner) delivery(d *Delivery) bool {
 	s.ws()
 	if !s.eat('{') {
-		return Delivery{}, false
+		return false
 	}
 	var seen uint32
 	s.ws()
 	if s.eat('}') {
-		return s.end(d)
+		return s.end()
 	}
 	for {
 		s.ws()
 		key, ok := s.plainString()
 		if !ok {
-			return Delivery{}, false
+			return false
 		}
-		bit, known := deliveryBits[string(key)]
-		if !known || seen&bit != 0 {
-			return Delivery{}, false // unknown, or a duplicate (encoding/json keeps the last)
+		bit := deliveryBit(key)
+		if bit == 0 || seen&bit != 0 {
+			return false // unknown, or a duplicate (encoding/json keeps the last)
 		}
 		seen |= bit
 		s.ws()
 		if !s.eat(':') {
-			return Delivery{}, false
+			return false
 		}
 		s.ws()
 		switch string(key) {
@@ -95,23 +105,48 @@ func (s *scanner) delivery() (Delivery, bool) {
 			ok = false
 		}
 		if !ok {
-			return Delivery{}, false
+			return false
 		}
 		s.ws()
 		if s.eat('}') {
-			return s.end(d)
+			return s.end()
 		}
 		if !s.eat(',') {
-			return Delivery{}, false
+			return false
 		}
 	}
 }
 
-// deliveryBits numbers the members fastDelivery reads.
-var deliveryBits = map[string]uint32{
-	"v": 1 << 0, "id": 1 << 1, "subscription_id": 1 << 2, "event": 1 << 3, "attempt": 1 << 4,
-	"not_before": 1 << 5, "first_attempt_at": 1 << 6, "replay_of": 1 << 7, "routed_at": 1 << 8,
-	"tier": 1 << 9, "parked_at": 1 << 10, "accepted_at": 1 << 11,
+// deliveryBit numbers the members fastDelivery reads, by bit: 0 for
+// another name. (A switch, not a map: no hashing per member.)
+func deliveryBit(key []byte) uint32 {
+	switch string(key) {
+	case "v":
+		return 1 << 0
+	case "id":
+		return 1 << 1
+	case "subscription_id":
+		return 1 << 2
+	case "event":
+		return 1 << 3
+	case "attempt":
+		return 1 << 4
+	case "not_before":
+		return 1 << 5
+	case "first_attempt_at":
+		return 1 << 6
+	case "replay_of":
+		return 1 << 7
+	case "routed_at":
+		return 1 << 8
+	case "tier":
+		return 1 << 9
+	case "parked_at":
+		return 1 << 10
+	case "accepted_at":
+		return 1 << 11
+	}
+	return 0
 }
 
 func (s *scanner) string(dst *string) bool {
@@ -140,13 +175,10 @@ func (s *scanner) time(dst *time.Time) bool {
 	return dst.UnmarshalJSON(s.b[start:s.i]) == nil
 }
 
-// end accepts d if nothing but whitespace follows.
-func (s *scanner) end(d Delivery) (Delivery, bool) {
+// end reports whether nothing but whitespace follows.
+func (s *scanner) end() bool {
 	s.ws()
-	if s.i != len(s.b) {
-		return Delivery{}, false
-	}
-	return d, true
+	return s.i == len(s.b)
 }
 
 // event reads a structured-mode CloudEvent object as event.Event's
@@ -168,7 +200,7 @@ func (s *scanner) event(e *event.Event) bool {
 		if !ok {
 			return false
 		}
-		if bit, known := attrBits[string(key)]; known {
+		if bit := attrBit(key); bit != 0 {
 			if seen&bit != 0 {
 				return false // a duplicate: encoding/json keeps the last
 			}
@@ -268,10 +300,32 @@ func (s *scanner) event(e *event.Event) bool {
 	return true
 }
 
-// attrBits numbers the attributes event reads by name.
-var attrBits = map[string]uint16{
-	"id": 1 << 0, "source": 1 << 1, "specversion": 1 << 2, "type": 1 << 3, "datacontenttype": 1 << 4,
-	"dataschema": 1 << 5, "subject": 1 << 6, "time": 1 << 7, "data": 1 << 8, "data_base64": 1 << 9,
+// attrBit numbers the attributes event reads by name, by bit: 0 for an
+// extension.
+func attrBit(key []byte) uint16 {
+	switch string(key) {
+	case "id":
+		return 1 << 0
+	case "source":
+		return 1 << 1
+	case "specversion":
+		return 1 << 2
+	case "type":
+		return 1 << 3
+	case "datacontenttype":
+		return 1 << 4
+	case "dataschema":
+		return 1 << 5
+	case "subject":
+		return 1 << 6
+	case "time":
+		return 1 << 7
+	case "data":
+		return 1 << 8
+	case "data_base64":
+		return 1 << 9
+	}
+	return 0
 }
 
 // scanner reads JSON from b at i.
@@ -318,6 +372,9 @@ func (s *scanner) plainString() ([]byte, bool) {
 		return nil, false
 	}
 	start, ascii := s.i, true
+	for len(s.b)-s.i >= 8 && plain8(binary.LittleEndian.Uint64(s.b[s.i:])) {
+		s.i += 8 // ASCII without '"', '\\' or control characters (nor '<', '>', '&')
+	}
 	for ; s.i < len(s.b); s.i++ {
 		switch c := s.b[s.i]; {
 		case c == '"':
@@ -453,6 +510,23 @@ var strClass = func() (t [256]uint8) {
 	return t
 }()
 
+// plain8 reports whether the eight bytes of x are plain ASCII for str:
+// none below 0x20 or above 0x7f, none of '"', '\\', '<', '>', '&'.
+// (Bytes above 0x7f are plain too, but for 0xE2; str looks at them one
+// by one.)
+func plain8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	if x&highs != 0 {
+		return false
+	}
+	// With no high bit set, a byte borrows in x - ones*c only if it is
+	// below c, and v - ones sets a byte's high bit where v has a zero
+	// byte (the first one exactly; what it reports is right for "any").
+	zero := func(v uint64) uint64 { return (v - ones) & ^v & highs }
+	below := (x - ones*0x20) & ^x & highs
+	return below|zero(x^(ones*'"'))|zero(x^(ones*'\\'))|zero(x^(ones*'<'))|zero(x^(ones*'>'))|zero(x^(ones*'&')) == 0
+}
+
 // str skips a valid JSON string, noting in rewrites what encoding/json
 // would escape in it.
 func (s *scanner) str() bool {
@@ -460,6 +534,9 @@ func (s *scanner) str() bool {
 		return false
 	}
 	for {
+		for len(s.b)-s.i >= 8 && plain8(binary.LittleEndian.Uint64(s.b[s.i:])) {
+			s.i += 8
+		}
 		for s.i < len(s.b) && strClass[s.b[s.i]] == strPlain {
 			s.i++
 		}

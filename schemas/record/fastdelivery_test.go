@@ -2,6 +2,7 @@ package record
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -267,4 +268,31 @@ func BenchmarkDecodeDelivery(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestPlain8 checks str's eight-byte test against its byte table: every
+// byte value at every position among plain bytes, and pairs of bytes.
+func TestPlain8(t *testing.T) {
+	plain := func(c byte) bool { return strClass[c] == strPlain && c < 0x80 }
+	for c := range 256 {
+		for pos := range 8 {
+			w := []byte("xxxxxxxx")
+			w[pos] = byte(c)
+			if got := plain8(binary.LittleEndian.Uint64(w)); got != plain(byte(c)) {
+				t.Fatalf("plain8(%q) = %v, want %v", w, got, !got)
+			}
+		}
+	}
+	for a := range 256 {
+		for b := range 256 {
+			w := []byte{byte(a), 'x', 'x', 'x', 'x', 'x', 'x', byte(b)}
+			if got, want := plain8(binary.LittleEndian.Uint64(w)), plain(byte(a)) && plain(byte(b)); got != want {
+				t.Fatalf("plain8(%q) = %v, want %v", w, got, want)
+			}
+			w = []byte{'x', 'x', 'x', byte(a), byte(b), 'x', 'x', 'x'}
+			if got, want := plain8(binary.LittleEndian.Uint64(w)), plain(byte(a)) && plain(byte(b)); got != want {
+				t.Fatalf("plain8(%q) = %v, want %v", w, got, want)
+			}
+		}
+	}
 }

@@ -258,12 +258,12 @@ func DecodeDelivery(b []byte) (Delivery, error) {
 // vouched for). It is about the bytes only, whatever the event's content
 // type.
 func DecodeDeliveryData(b []byte) (d Delivery, compactJSON bool, err error) {
-	d, compactJSON, fast := fastDelivery(b)
+	compactJSON, fast := fastDeliveryTo(&d, b)
 	if fast && d.V != Version {
 		return Delivery{}, false, &DecodeError{Kind: header.KindDelivery, Err: fmt.Errorf("%w: %d", ErrUnsupportedVersion, d.V)}
 	}
 	if !fast {
-		if d, err = decodeDeliveryJSON(b); err != nil {
+		if d, err = decodeDeliveryJSON(b); err != nil { // all of d, whatever the fast path left in it
 			return Delivery{}, false, err
 		}
 	}

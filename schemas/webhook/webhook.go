@@ -86,13 +86,21 @@ func (s Secret) IsZero() bool { return len(s.key) == 0 }
 
 // sign returns the base64 HMAC-SHA256 of "id.timestamp.body" under s.
 func (s Secret) sign(id string, ts int64, body []byte) string {
+	var tsText [20]byte
+	return string(s.appendSign(nil, id, strconv.AppendInt(tsText[:0], ts, 10), body))
+}
+
+// appendSign appends the base64 HMAC-SHA256 of "id.timestamp.body" under
+// s to b.
+func (s Secret) appendSign(b []byte, id string, ts, body []byte) []byte {
 	mac := hmac.New(sha256.New, s.key)
 	mac.Write([]byte(id))
 	mac.Write([]byte{'.'})
-	mac.Write([]byte(strconv.FormatInt(ts, 10)))
+	mac.Write(ts)
 	mac.Write([]byte{'.'})
 	mac.Write(body)
-	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	var sum [sha256.Size]byte
+	return base64.StdEncoding.AppendEncode(b, mac.Sum(sum[:0]))
 }
 
 // Sign returns the value of the webhook-signature header for a message:
@@ -100,23 +108,41 @@ func (s Secret) sign(id string, ts int64, body []byte) string {
 // secret given, which is how secret rotation works: receivers holding either
 // the old or the new secret accept the message.
 func Sign(id string, ts time.Time, body []byte, secrets ...Secret) string {
-	var b strings.Builder
-	unix := ts.Unix()
+	var tsText [20]byte
+	return signature(id, strconv.AppendInt(tsText[:0], ts.Unix(), 10), body, secrets)
+}
+
+// signature is Sign with the timestamp as text.
+func signature(id string, ts, body []byte, secrets []Secret) string {
+	// "v1," and 44 characters of base64 per secret, a space between.
+	var buf [2 * (3 + 44 + 1)]byte
+	b := buf[:0]
 	for i, s := range secrets {
 		if i > 0 {
-			b.WriteByte(' ')
+			b = append(b, ' ')
 		}
-		b.WriteString("v1,")
-		b.WriteString(s.sign(id, unix, body))
+		b = append(b, "v1,"...)
+		b = s.appendSign(b, id, ts, body)
 	}
-	return b.String()
+	return string(b)
 }
+
+// The header names as http.Header keeps them (canonical), so SetHeaders
+// need not canonicalize them on every message.
+var (
+	keyID        = http.CanonicalHeaderKey(HeaderID)
+	keyTimestamp = http.CanonicalHeaderKey(HeaderTimestamp)
+	keySignature = http.CanonicalHeaderKey(HeaderSignature)
+)
 
 // SetHeaders sets the three Standard Webhooks headers on h.
 func SetHeaders(h http.Header, id string, ts time.Time, body []byte, secrets ...Secret) {
-	h.Set(HeaderID, id)
-	h.Set(HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
-	h.Set(HeaderSignature, Sign(id, ts, body, secrets...))
+	var tsText [20]byte
+	unix := strconv.AppendInt(tsText[:0], ts.Unix(), 10)
+	// As h.Set does: one value each, under the canonical name.
+	h[keyID] = []string{id}
+	h[keyTimestamp] = []string{string(unix)}
+	h[keySignature] = []string{signature(id, unix, body, secrets)}
 }
 
 // Verifier checks Standard Webhooks signatures. The zero value is not

@@ -175,3 +175,20 @@ func FuzzParseSecret(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkSetHeaders measures signing a 1 KiB body with one secret, as
+// the dispatcher does for every request.
+//
+//	go test -run '^$' -bench BenchmarkSetHeaders -benchmem ./webhook/
+func BenchmarkSetHeaders(b *testing.B) {
+	sec, err := webhook.ParseSecret(specSecret)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"pad":"` + strings.Repeat("x", 1010) + `"}`)
+	at := time.Unix(specTimestamp, 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		webhook.SetHeaders(http.Header{}, specID, at, body, sec)
+	}
+}

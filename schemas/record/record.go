@@ -379,19 +379,40 @@ func (a *Attempt) Record(topic string) (*kgo.Record, error) {
 	if a.V == 0 {
 		a.V = Version
 	}
-	v, ok := appendAttempt(make([]byte, 0, 256), a)
+	// The dispatcher writes one per HTTP attempt: the value, the key and
+	// the header values share one allocation (nothing writes to a
+	// record's bytes once it is made).
+	buf := make([]byte, 0, 256+len(a.DeliveryID)+len(a.SubscriptionID)+len(header.KindAttempt)+24)
+	v, ok := appendAttempt(buf, a)
 	if !ok {
 		var err error
 		if v, err = encode(header.KindAttempt, a); err != nil {
 			return nil, err
 		}
+	} else {
+		buf = v
 	}
-	return &kgo.Record{Topic: topic, Key: []byte(a.DeliveryID), Value: v, Headers: []kgo.RecordHeader{
-		hdr(header.Version, strconv.Itoa(Version)),
-		hdr(header.Kind, header.KindAttempt),
-		hdr(header.DeliveryID, a.DeliveryID),
-		hdr(header.SubscriptionID, a.SubscriptionID),
-		hdr(header.Attempt, strconv.Itoa(a.Attempt)),
+	n := len(buf)
+	buf = strconv.AppendInt(buf, Version, 10)
+	version := buf[n:len(buf):len(buf)]
+	n = len(buf)
+	buf = append(buf, header.KindAttempt...)
+	kind := buf[n:len(buf):len(buf)]
+	n = len(buf)
+	buf = append(buf, a.DeliveryID...)
+	id := buf[n:len(buf):len(buf)]
+	n = len(buf)
+	buf = append(buf, a.SubscriptionID...)
+	sub := buf[n:len(buf):len(buf)]
+	n = len(buf)
+	buf = strconv.AppendInt(buf, int64(a.Attempt), 10)
+	attempt := buf[n:len(buf):len(buf)]
+	return &kgo.Record{Topic: topic, Key: id, Value: v[:len(v):len(v)], Headers: []kgo.RecordHeader{
+		{Key: header.Version, Value: version},
+		{Key: header.Kind, Value: kind},
+		{Key: header.DeliveryID, Value: id},
+		{Key: header.SubscriptionID, Value: sub},
+		{Key: header.Attempt, Value: attempt},
 	}}, nil
 }
 

@@ -20,12 +20,11 @@ import (
 
 // job is one record of a partition window on its way to a durable outcome.
 type job struct {
-	rec    *kgo.Record
-	del    record.Delivery
-	bad    error // the record does not decode as a Delivery
-	part   *partition
-	lane   *lane              // nil for undecodable records
-	cancel context.CancelFunc // set by start
+	rec  *kgo.Record
+	del  record.Delivery
+	bad  error // the record does not decode as a Delivery
+	part *partition
+	lane *lane // nil for undecodable records
 	// compactJSON is set when the decoder found del's event data to be
 	// compact JSON (record.DecodeDeliveryData): payloads embed it without
 	// checking it again.
@@ -38,9 +37,6 @@ type job struct {
 	// backlog is set when j arrived behind a deep lane: it is parked
 	// rather than held in the window (fair shares; unordered only).
 	backlog bool
-	// leaveLane gives j's lane slot back before j finishes (set by
-	// start); finish then leaves the lane alone.
-	leaveLane func()
 	// lazy is set until a record of the deliveries topic is decoded
 	// (newLazyJob).
 	lazy bool

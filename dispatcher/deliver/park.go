@@ -71,7 +71,7 @@ func (d *Dispatcher) park(ctx context.Context, j *job, why string) bool {
 		}
 		acked := make(chan error, 1)
 		d.cl.Produce(ctx, r, func(_ *kgo.Record, err error) { acked <- err })
-		j.leaveLane()
+		d.leaveLane(j)
 		if err := <-acked; err == nil {
 			return d.parked(j, next, why)
 		}

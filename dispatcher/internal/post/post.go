@@ -197,7 +197,7 @@ func (c *Client) Close() { c.trans.CloseIdleConnections() }
 // call is the state of one Send, carried in the request context so the
 // retryablehttp hooks can reach it.
 type call struct {
-	req        *Request
+	req        Request
 	attempt    int
 	start      time.Time
 	last       Outcome
@@ -214,7 +214,7 @@ func callOf(ctx context.Context) *call {
 // Send posts r until it is delivered, fails for good or the retries run
 // out. It never returns an error: the Outcome says what happened.
 func (c *Client) Send(ctx context.Context, r Request) Outcome {
-	cl := &call{req: &r}
+	cl := &call{req: r} // a copy: r itself stays on the stack
 	ctx = context.WithValue(ctx, callKey{}, cl)
 	// A typed empty body would be sent as chunked with unknown length.
 	var body any

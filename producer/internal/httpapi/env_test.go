@@ -49,6 +49,7 @@ type envOpts struct {
 	cluster *kafkatest.Cluster // default kafkatest.New
 	cfg     httpapi.Config
 	pubOpts []publish.Opt
+	apiOpts []httpapi.Opt
 }
 
 // newEnv creates the topics the API reads and writes (source,
@@ -97,7 +98,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	}
 
 	e.store = subadmin.New(pub.Kafka(), e.table, names)
-	e.api = httpapi.New(o.cfg, pub, e.store, httpapi.WithHistory(history.New(pub.Kafka(), c.Opts(), names, 10*time.Second)))
+	e.api = httpapi.New(o.cfg, pub, e.store, append([]httpapi.Opt{httpapi.WithHistory(history.New(pub.Kafka(), c.Opts(), names, 10*time.Second))}, o.apiOpts...)...)
 	e.srv = httptest.NewServer(conforming(t, e.api.Handler()))
 	t.Cleanup(e.srv.Close)
 	return e

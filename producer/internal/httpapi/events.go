@@ -217,15 +217,8 @@ func (s *Server) ingest(r *http.Request, body []byte, idemKey, reqHash string, a
 		var downCancel context.CancelCauseFunc
 		ctx, downCancel = context.WithCancelCause(ctx)
 		defer downCancel(nil)
-		down, stop := s.kafka.Down(), make(chan struct{})
-		defer close(stop)
-		go func() { // ends with the request at the latest
-			select {
-			case <-down:
-				downCancel(errKafkaDown)
-			case <-stop:
-			}
-		}()
+		stop := context.AfterFunc(s.kafka.DownContext(), func() { downCancel(errKafkaDown) })
+		defer stop()
 	}
 	err := s.pub.PublishBatch(ctx, evs, publish.Headers(kgo.RecordHeader{
 		Key: header.AcceptedAt, Value: []byte(accepted.UTC().Format(time.RFC3339Nano))}))
@@ -368,14 +361,15 @@ func parseEvents(h http.Header, body []byte, maxEvents int) ([]*event.Event, []d
 	case '[':
 		return parseBatch(trimmed, maxEvents)
 	case '{':
-		list, isBatch, err := batchOf(trimmed)
+		f := scanObject(trimmed)
+		list, isBatch, err := batchOf(f)
 		if err != nil {
 			return nil, nil, err
 		}
 		if isBatch {
 			return parseBatch(list, maxEvents)
 		}
-		ev, ds := parseJSONEvent(trimmed)
+		ev, ds := jsonEvent(trimmed, f)
 		for i := range ds {
 			ds[i].Index = ptr(0)
 		}
@@ -385,39 +379,77 @@ func parseEvents(h http.Header, body []byte, maxEvents int) ([]*event.Event, []d
 	}
 }
 
-// batchOf returns the value of "events" when obj (valid JSON) is a batch
-// object, {"events":[...]}, and not an event (it has no "type" or
-// "specversion"). It scans the top-level keys in place: no value is
-// decoded or copied.
-func batchOf(obj []byte) (list []byte, isBatch bool, aerr *apiError) {
-	var hasEvents, hasType bool
+// members holds what the ingest API reads of a JSON object's top-level
+// members without decoding it: the raw values of "events" (the first),
+// "type" and "id" (the last, as a decode into a map keeps), and whether
+// it has "type" or "specversion".
+type members struct {
+	events, typ, id    []byte
+	hasEvents, hasType bool
+	hasSpecVersion     bool
+}
+
+// scanObject reads the top-level members of obj, a valid JSON object, in
+// place: no value is decoded or copied. Names are compared as JSON
+// strings, so an escaped name ("\u0074ype") counts as its text.
+func scanObject(obj []byte) members {
+	var f members
 	i := skipSpace(obj, 1) // past '{'
 	for i < len(obj) && obj[i] == '"' {
 		end := valueEnd(obj, i)
-		var name string
-		_ = json.Unmarshal(obj[i:end], &name)     // a valid JSON string
+		name := obj[i+1 : end-1]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			var s string
+			_ = json.Unmarshal(obj[i:end], &s) // a valid JSON string
+			name = []byte(s)
+		}
 		i = skipSpace(obj, skipSpace(obj, end)+1) // past ':'
 		end = valueEnd(obj, i)
-		switch name {
+		switch string(name) {
 		case "events":
-			if !hasEvents {
-				list, hasEvents = obj[i:end], true
+			if !f.hasEvents {
+				f.events, f.hasEvents = obj[i:end], true
 			}
-		case "type", "specversion":
-			hasType = true
+		case "type":
+			f.typ, f.hasType = obj[i:end], true
+		case "id":
+			f.id = obj[i:end]
+		case "specversion":
+			f.hasSpecVersion = true
 		}
 		i = skipSpace(obj, end)
 		if i < len(obj) && obj[i] == ',' {
 			i = skipSpace(obj, i+1)
 		}
 	}
-	if !hasEvents || hasType {
+	return f
+}
+
+// batchOf returns the value of "events" when f, the members of a JSON
+// object, are a batch object, {"events":[...]}, and not an event (it has
+// no "type" or "specversion").
+func batchOf(f members) (list []byte, isBatch bool, aerr *apiError) {
+	if !f.hasEvents || f.hasType || f.hasSpecVersion {
 		return nil, false, nil
 	}
-	if len(list) == 0 || list[0] != '[' {
+	if len(f.events) == 0 || f.events[0] != '[' {
 		return nil, false, malformed(`"events" must be an array of events`)
 	}
-	return list, true, nil
+	return f.events, true, nil
+}
+
+// jsonString returns the text of v, a valid JSON value, when it is a
+// string; ok is false otherwise.
+func jsonString(v []byte) (s string, ok bool) {
+	if len(v) < 2 || v[0] != '"' {
+		return "", false
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		// Valid JSON holds no control characters unescaped and the body
+		// is valid UTF-8: the text is the bytes between the quotes.
+		return string(v[1 : len(v)-1]), true
+	}
+	return s, json.Unmarshal(v, &s) == nil
 }
 
 func skipSpace(b []byte, i int) int {
@@ -522,26 +554,34 @@ func invalidUTF8At(b []byte) int {
 	return -1
 }
 
+// parseJSONEvent reads one event of a batch: a structured CloudEvent (it
+// has "specversion") or plain JSON with a string "type", which becomes an
+// event whose data is the whole object. raw is valid JSON.
 func parseJSONEvent(raw json.RawMessage) (*event.Event, []detail) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '{' {
 		return nil, []detail{{Message: "an event must be a JSON object"}}
 	}
-	if _, ok := obj["specversion"]; ok {
+	return jsonEvent(raw, scanObject(raw))
+}
+
+// jsonEvent is parseJSONEvent for obj, a JSON object, whose members f
+// are already scanned.
+func jsonEvent(obj []byte, f members) (*event.Event, []detail) {
+	if f.hasSpecVersion {
 		var ev event.Event
-		if err := ev.UnmarshalJSON(raw); err != nil {
+		if err := ev.UnmarshalJSON(obj); err != nil {
 			return nil, []detail{decodeDetail(err)}
 		}
 		return &ev, nil
 	}
-	var typ string
-	if t, ok := obj["type"]; !ok || json.Unmarshal(t, &typ) != nil || typ == "" {
+	typ, ok := jsonString(f.typ)
+	if !ok || typ == "" {
 		return nil, []detail{{Field: "type", Message: `a non-empty string is required: plain JSON events name their type in "type" (CloudEvents carry "specversion")`}}
 	}
-	ev := &event.Event{Type: typ, DataContentType: event.ContentTypeJSON, Data: raw}
-	if id, ok := obj["id"]; ok {
-		_ = json.Unmarshal(id, &ev.ID) // a non-string id is ignored, as event.Decode does
-	}
+	ev := &event.Event{Type: typ, DataContentType: event.ContentTypeJSON, Data: obj}
+	// A non-string id is ignored, as event.Decode does.
+	ev.ID, _ = jsonString(f.id)
 	return ev, nil
 }
 

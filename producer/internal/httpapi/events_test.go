@@ -2,17 +2,20 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hookline/hookline/platform/kafkatest"
 	"github.com/hookline/hookline/producer/internal/httpapi"
+	"github.com/hookline/hookline/producer/internal/kafkahealth"
 	"github.com/hookline/hookline/producer/publish"
 	"github.com/hookline/hookline/schemas/event"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -396,6 +399,61 @@ func TestKafkaUnavailable(t *testing.T) {
 				t.Fatalf("subscription write: %d %s, want 503 with Retry-After", resp.status, resp.body)
 			}
 		})
+	}
+}
+
+// TestKafkaDownMidRequest holds a request's produce in the broker, then
+// has the health tracker find Kafka unreachable: the request answers 503
+// with its ids at once instead of waiting out ProduceTimeout (an hour
+// here). It holds the broker's answers, so it runs its own kfake cluster.
+func TestKafkaDownMidRequest(t *testing.T) {
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kc.Close)
+	var unreachable atomic.Bool
+	health := kafkahealth.New(func(context.Context) error {
+		if unreachable.Load() {
+			return errors.New("injected: unreachable")
+		}
+		return nil
+	}, nil)
+	health.ProbeInterval = 10 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = health.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	e := newEnv(t, envOpts{
+		cluster: &kafkatest.Cluster{Kind: kafkatest.KindKfake, Brokers: kc.ListenAddrs()},
+		cfg:     httpapi.Config{ProduceTimeout: time.Hour, RetryAfter: 7 * time.Second},
+		apiOpts: []httpapi.Opt{httpapi.WithKafkaHealth(health)},
+	})
+	if resp := e.do(t, "POST", "/v1/events", seedEvent); resp.status != http.StatusAccepted {
+		t.Fatalf("before the fault: %d %s", resp.status, resp.body)
+	}
+	release, held := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	kc.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		once.Do(func() { close(held) })
+		kc.SleepControl(func() { <-release })
+		return nil, nil, false
+	})
+	t.Cleanup(func() { close(release) })
+	answer := make(chan response, 1)
+	go func() { answer <- e.do(t, "POST", "/v1/events", seedEvent) }()
+	<-held
+	unreachable.Store(true)
+	select {
+	case resp := <-answer:
+		if resp.status != http.StatusServiceUnavailable || resp.header.Get("Retry-After") != "7" {
+			t.Fatalf("answer %d %v %s, want 503 with Retry-After 7", resp.status, resp.header, resp.body)
+		}
+		if a := resp.errorOf(t); a.Error.Code != "kafka_unavailable" || len(a.IDs) != 1 || a.IDs[0] == "" {
+			t.Fatalf("answer %s: want code kafka_unavailable and the id", resp.body)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the request still waits for Kafka a minute after it was found unreachable")
 	}
 }
 

@@ -18,6 +18,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
@@ -160,8 +161,8 @@ func WithCheck(name string, c Check) Opt { return opt(func(s *Server) { s.checks
 type KafkaHealth interface {
 	// Check returns nil while Kafka is reachable.
 	Check() error
-	// Down is closed once Kafka is found unreachable.
-	Down() <-chan struct{}
+	// DownContext is done once Kafka is found unreachable.
+	DownContext() context.Context
 }
 
 // WithKafkaHealth makes ingest answer 503 at once while h reports Kafka

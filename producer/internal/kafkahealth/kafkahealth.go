@@ -42,12 +42,13 @@ type Tracker struct {
 	// takes the defaults above.
 	ProbeInterval, DownProbeInterval, ProbeTimeout time.Duration
 
-	mu     sync.Mutex
-	down   bool
-	since  time.Time
-	cause  error
-	downCh chan struct{} // closed when Kafka goes down; replaced when it is back
-	wake   chan struct{} // nudges Run to probe now
+	mu       sync.Mutex
+	down     bool
+	since    time.Time
+	cause    error
+	downCtx  context.Context // done when Kafka goes down; replaced when it is back
+	markDone context.CancelFunc
+	wake     chan struct{} // nudges Run to probe now
 }
 
 // New returns a Tracker that probes with ping (publish.Client.Ping). log
@@ -56,7 +57,9 @@ func New(ping func(context.Context) error, log *zap.Logger) *Tracker {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Tracker{ping: ping, log: log, downCh: make(chan struct{}), wake: make(chan struct{}, 1)}
+	t := &Tracker{ping: ping, log: log, wake: make(chan struct{}, 1)}
+	t.downCtx, t.markDone = context.WithCancel(context.Background())
+	return t
 }
 
 // Hooks returns the franz-go hooks to install on the client whose health
@@ -77,10 +80,15 @@ func (t *Tracker) Check() error {
 // Down returns a channel closed once Kafka is marked down (now or later,
 // until it is back and marked down again): requests in flight wait on it
 // to give up early.
-func (t *Tracker) Down() <-chan struct{} {
+func (t *Tracker) Down() <-chan struct{} { return t.DownContext().Done() }
+
+// DownContext is Down as a context, done once Kafka is marked down, for
+// context.AfterFunc: a request in flight stops waiting without a
+// goroutine of its own.
+func (t *Tracker) DownContext() context.Context {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.downCh
+	return t.downCtx
 }
 
 // Run probes Kafka until ctx ends.
@@ -130,7 +138,7 @@ func (t *Tracker) markDown(err error) {
 		return
 	}
 	t.down, t.since, t.cause = true, time.Now(), err
-	close(t.downCh)
+	t.markDone()
 	t.log.Warn("Kafka unreachable; ingest answers 503 until it is back", zap.Error(err))
 	select {
 	case t.wake <- struct{}{}:
@@ -146,7 +154,7 @@ func (t *Tracker) markUp() {
 	}
 	t.log.Info("Kafka reachable again; ingest accepts events", zap.Duration("outage", time.Since(t.since).Round(time.Millisecond)))
 	t.down, t.cause = false, nil
-	t.downCh = make(chan struct{})
+	t.downCtx, t.markDone = context.WithCancel(context.Background())
 }
 
 // hooks feeds a Tracker from the client's connection events.

@@ -3,6 +3,7 @@ package deliver
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/hookline/hookline/schemas/record"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -13,6 +14,18 @@ import (
 // more are dropped (attempt records are best effort, like a full
 // producer buffer drops them).
 const maxPendingAttempts = 10_000
+
+// The writer lets attempt records gather for up to attemptLinger, or
+// until attemptBatch of them wait, before it hands them to the client.
+// They are a log beside the deliveries, so a few milliseconds cost no
+// delivery anything, and the client's own linger (1 ms, kept short for
+// the records jobs wait on) would otherwise send them in as many produce
+// requests as there are bursts of answers: under load, hundreds a
+// second, each a write the broker pays for.
+const (
+	attemptLinger = 20 * time.Millisecond
+	attemptBatch  = 1000
+)
 
 // attemptLog batches attempt records. A job adds its record after the
 // POST and goes on; one writer encodes what has gathered and hands it to
@@ -27,10 +40,15 @@ type attemptLog struct {
 	pending []record.Attempt
 	spare   []record.Attempt // the previous batch's slice, reused
 	wake    chan struct{}    // one token: records are pending
+	full    chan struct{}    // one token: batch records are pending
+
+	linger time.Duration // attemptLinger; tests change it
+	batch  int           // attemptBatch; tests change it
 }
 
 func newAttemptLog(topic string, log *zap.Logger) *attemptLog {
-	return &attemptLog{topic: topic, log: log, wake: make(chan struct{}, 1)}
+	return &attemptLog{topic: topic, log: log, wake: make(chan struct{}, 1), full: make(chan struct{}, 1),
+		linger: attemptLinger, batch: attemptBatch}
 }
 
 // add queues a for the writer.
@@ -42,24 +60,49 @@ func (l *attemptLog) add(a record.Attempt) {
 		return
 	}
 	l.pending = append(l.pending, a)
-	first := len(l.pending) == 1
+	n := len(l.pending)
 	l.mu.Unlock()
-	if first {
-		select {
-		case l.wake <- struct{}{}:
-		default:
-		}
+	if n == 1 {
+		signal(l.wake)
+	}
+	if n == l.batch {
+		signal(l.full)
 	}
 }
 
-// run writes batches to cl until ctx ends. Records added while a batch is
-// written make the next batch.
+// signal puts c's one token in, if it is not there yet.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// run writes batches to cl until ctx ends: once records are pending, it
+// waits l.linger (or until l.batch are pending) and hands them
+// all over. Records added while a batch is written make the next batch.
+// What is pending when ctx ends is left for flush.
 func (l *attemptLog) run(ctx context.Context, cl *kgo.Client) {
+	linger := time.NewTimer(l.linger)
+	linger.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-l.wake:
+		}
+		linger.Reset(l.linger)
+		select {
+		case <-ctx.Done():
+			linger.Stop()
+			return
+		case <-linger.C:
+		case <-l.full:
+			linger.Stop()
+		}
+		select {
+		case <-l.full: // a token left by a batch that filled as the timer fired
+		default:
 		}
 		l.flush(cl)
 	}

@@ -172,9 +172,13 @@ func shaping(name string, opts ...kgo.Opt) Opt {
 // to the Client while a batch of them waits for Kafka's acknowledgement
 // are produced together once it has it (one batch in flight), instead of
 // each going out in a request of its own as soon as one of the Kafka
-// client's five in-flight slots is free. A call that finds nothing in
-// flight is produced at once, so sparse calls wait for nothing; under
-// load the broker handles far fewer requests. Every call still returns
+// client's five in-flight slots is free. After an acknowledgement the
+// next batch waits up to 1 ms for as many records as the acknowledged
+// batch and those queued meanwhile, so that callers waiting for their
+// records, answered together, are produced together again; a call that
+// finds nothing in flight after a batch of one record is produced at
+// once, so sparse calls wait for nothing. Under load the broker handles
+// far fewer requests. Every call still returns
 // (or calls back) with its own records' acknowledgement. By default calls
 // are not coalesced. The Client then owns a goroutine until Close.
 //

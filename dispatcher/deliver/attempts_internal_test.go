@@ -11,24 +11,27 @@ import (
 	"go.uber.org/zap"
 )
 
-// batchSizes is a franz-go hook that reports the records of each produce
-// batch written.
-type batchSizes chan int
+// handedOver is a franz-go hook that reports each record given to the
+// client to produce.
+type handedOver chan *kgo.Record
 
-func (b batchSizes) OnProduceBatchWritten(_ kgo.BrokerMetadata, _ string, _ int32, m kgo.ProduceBatchMetrics) {
-	b <- m.NumRecords
+func (h handedOver) OnProduceRecordBuffered(r *kgo.Record) {
+	select {
+	case h <- r:
+	default: // never block the client; the test reads all it needs
+	}
 }
 
 // TestAttemptRecordsGather: the attempt writer lets records gather before
-// it hands them to the client, so records that come a little apart share
-// a produce batch (the client's own 1 ms linger would send them one by
-// one). It sends once its linger has passed, or at once when a batch's
-// worth is pending.
+// it hands them to the client (whose own 1 ms linger would otherwise send
+// records that come a little apart in requests of their own). It holds
+// them until its linger has passed, or hands them over at once when a
+// batch's worth is pending.
 func TestAttemptRecordsGather(t *testing.T) {
 	c := kafkatest.New(t)
 	names, _ := c.Hookline(t, 1, 1)
-	sizes := make(batchSizes, 64)
-	cl := c.Client(t, kgo.WithHooks(sizes), kgo.ProducerLinger(time.Millisecond))
+	given := make(handedOver, 64)
+	cl := c.Client(t, kgo.WithHooks(given), kgo.ProducerLinger(time.Millisecond))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	writer := func(linger time.Duration, batch int) *attemptLog {
@@ -37,35 +40,35 @@ func TestAttemptRecordsGather(t *testing.T) {
 		go l.run(ctx, cl)
 		return l
 	}
-	next := func(what string) int {
+	receive := func(n int, what string) {
 		t.Helper()
-		select {
-		case n := <-sizes:
-			return n
-		case <-time.After(30 * time.Second):
-			t.Fatalf("no produce batch: %s", what)
-			return 0
+		for i := range n {
+			select {
+			case <-given:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("%s: %d of %d records handed to the client", what, i, n)
+			}
 		}
 	}
 	attempt := func(i int) record.Attempt {
 		return record.Attempt{DeliveryID: "del-1", SubscriptionID: "sub", Attempt: i, Result: "success", At: time.Now()}
 	}
 
-	// A full batch goes at once, whatever the linger.
+	// Held while fewer than a batch wait and the linger has not passed;
+	// handed over together once a batch's worth is pending.
 	l := writer(time.Hour, 3)
 	l.add(attempt(1))
 	time.Sleep(20 * time.Millisecond)
 	l.add(attempt(2))
 	time.Sleep(20 * time.Millisecond)
-	l.add(attempt(3))
-	if n := next("three records pending, a batch's worth"); n != 3 {
-		t.Fatalf("the writer sent a batch of %d records, want the 3 gathered", n)
+	if n := len(given); n != 0 {
+		t.Fatalf("the writer handed %d records to the client before a batch's worth or its linger", n)
 	}
+	l.add(attempt(3))
+	receive(3, "three records pending, a batch's worth")
 
-	// Fewer go once the linger has passed.
+	// Fewer are handed over once the linger has passed.
 	l = writer(10*time.Millisecond, 1000)
 	l.add(attempt(4))
-	if n := next("one record pending past the linger"); n != 1 {
-		t.Fatalf("the writer sent a batch of %d records, want 1", n)
-	}
+	receive(1, "one record pending past the linger")
 }

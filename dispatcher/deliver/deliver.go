@@ -347,18 +347,20 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	if d.cfg.SessionTimeout > 0 {
 		opts = append(opts, kgo.SessionTimeout(d.cfg.SessionTimeout))
 	}
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return fmt.Errorf("deliver: %w", err)
-	}
-	d.cl = cl
-
-	// Jobs run under work, which outlives ctx by up to DrainTimeout.
+	// Jobs run under work, which outlives ctx by up to DrainTimeout. It
+	// is set before the client exists: the client joins the group at
+	// once, and a partition assigned before the first poll takes its
+	// jobs' context from it (newPartition).
 	work, kill := context.WithCancel(context.WithoutCancel(ctx))
 	defer kill()
 	d.mu.Lock()
 	d.work = work
 	d.mu.Unlock()
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("deliver: %w", err)
+	}
+	d.cl = cl
 	commitCtx, stopCommits := context.WithCancel(work)
 	var committer sync.WaitGroup
 	committer.Go(func() { d.commitLoop(commitCtx) })
@@ -1086,9 +1088,9 @@ func (d *Dispatcher) onAssigned(_ context.Context, cl *kgo.Client, assigned map[
 // d.mu held.
 func (d *Dispatcher) newPartition(t string, id int32) *partition {
 	d.gen++
-	work := d.work // set by Run before it polls, and so before any assignment
+	work := d.work // set by Run before it makes the client, and so before any assignment
 	if work == nil {
-		work = context.Background()
+		work = context.Background() // tests that drive a Dispatcher by hand
 	}
 	p := &partition{
 		topic: t, id: id, gen: d.gen,
@@ -1110,7 +1112,7 @@ func (d *Dispatcher) rebuild(p *partition) {
 	defer d.commitMu.Unlock()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if p.fenced || d.parts[tp{p.topic, p.id}] != p {
+	if p.fenced || p.stopped() || d.parts[tp{p.topic, p.id}] != p {
 		return // revoked or lost meanwhile: the next owner starts afresh
 	}
 	held := p.held

@@ -43,6 +43,12 @@ func fastDelivery(b []byte) (d Delivery, compact, ok bool) {
 // that decodes a delivery first thing does not grow its stack for copies
 // of the Delivery.)
 func fastDeliveryTo(d *Delivery, b []byte) (compact, ok bool) {
+	// The scanner does not check the bytes of strings, so this is what
+	// keeps invalid UTF-8 (in the event's data, say) out of a result it
+	// vouches for.
+	if !utf8.Valid(b) {
+		return false, false
+	}
 	s := scanner{b: b}
 	if !s.delivery(d) {
 		return false, false

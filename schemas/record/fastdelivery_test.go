@@ -152,6 +152,7 @@ func FuzzFastDelivery(f *testing.F) {
 		` { "v" : 1 , "attempt" : -3, "tier":0, "not_before":"2025-01-01T00:00:00+01:00", "event" : { "time":"2025-01-01T00:00:00.5-07:00", "data" : [ 1.5e3 , -0 , "\u00e9\n" , { } , [ ] ] } } `,
 		`{"event":{"":"","data":"x"},"routed_at":"0001-01-01T00:00:00Z"}`,
 		`{}`,
+		"{\"event\":{\"data\":{\"\xf7\":true}}}", // invalid UTF-8 in the data: the fast path must give up
 	} {
 		f.Add([]byte(s))
 	}

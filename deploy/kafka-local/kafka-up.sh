@@ -68,6 +68,13 @@ share.coordinator.state.topic.min.isr=1
 offsets.topic.num.partitions=5
 transaction.state.log.num.partitions=5
 
+# The router commits transactions back to back. A produce that reaches
+# the broker before the previous transaction's markers are written waits
+# out this server-side retry backoff (Kafka's default 20 ms), which made
+# the tail of Hookline's produce-to-receive latency; see README, "The
+# live path".
+add.partitions.to.txn.retry.backoff.ms=1
+
 # Tests join groups and create topics on the fly.
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true

@@ -432,14 +432,7 @@ func TestKafkaDownMidRequest(t *testing.T) {
 	if resp := e.do(t, "POST", "/v1/events", seedEvent); resp.status != http.StatusAccepted {
 		t.Fatalf("before the fault: %d %s", resp.status, resp.body)
 	}
-	release, held := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	kc.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		once.Do(func() { close(held) })
-		kc.SleepControl(func() { <-release })
-		return nil, nil, false
-	})
-	t.Cleanup(func() { close(release) })
+	held, _ := holdProduce(t, kc)
 	answer := make(chan response, 1)
 	go func() { answer <- e.do(t, "POST", "/v1/events", seedEvent) }()
 	<-held
@@ -490,13 +483,7 @@ func TestIdempotencyKeyInProgress(t *testing.T) {
 	}
 	t.Cleanup(kc.Close)
 	e := newEnv(t, envOpts{cluster: &kafkatest.Cluster{Kind: kafkatest.KindKfake, Brokers: kc.ListenAddrs()}})
-	release, held := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	kc.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		once.Do(func() { close(held) })
-		kc.SleepControl(func() { <-release })
-		return nil, nil, false
-	})
+	held, release := holdProduce(t, kc)
 	first := make(chan response, 1)
 	go func() { first <- e.do(t, "POST", "/v1/events", seedEvent, "Idempotency-Key", "k1") }()
 	<-held
@@ -504,7 +491,7 @@ func TestIdempotencyKeyInProgress(t *testing.T) {
 	if busy.status != http.StatusConflict || busy.header.Get("Retry-After") == "" || busy.errorOf(t).Error.Code != "request_in_progress" {
 		t.Fatalf("same key while in progress: %d %v %s", busy.status, busy.header, busy.body)
 	}
-	close(release)
+	release()
 	if r := <-first; r.status != http.StatusAccepted {
 		t.Fatalf("first request: %d %s", r.status, r.body)
 	}
@@ -570,4 +557,21 @@ func TestScopedKeys(t *testing.T) {
 	if resp := do(t, e.srv.URL, "GET", "/v1/subscriptions", nil, as("test-ingest-key-2")...); resp.status != http.StatusUnauthorized {
 		t.Fatalf("unknown key: %d, want 401", resp.status)
 	}
+}
+
+// holdProduce holds every produce request kc receives until release is
+// called (at the latest when the test ends); held is closed once the
+// first one arrives.
+func holdProduce(t *testing.T, kc *kfake.Cluster) (held <-chan struct{}, release func()) {
+	t.Helper()
+	rel, h := make(chan struct{}), make(chan struct{})
+	var first, released sync.Once
+	kc.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		first.Do(func() { close(h) })
+		kc.SleepControl(func() { <-rel })
+		return nil, nil, false
+	})
+	release = func() { released.Do(func() { close(rel) }) }
+	t.Cleanup(release)
+	return h, release
 }

@@ -194,44 +194,54 @@ const (
 
 func (e *Env) warmTransactions(ctx context.Context, st *stack, n int) error {
 	e.Recv.Reset()
-	start := time.Now()
 	e.logf("  warming Kafka's transaction path: %d events at %d/s, not measured", n, warmRate)
 	var (
-		wg   sync.WaitGroup
 		mu   sync.Mutex
 		ferr error
 	)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for i := 0; i < n; {
-		due := min(n, int(time.Since(start).Seconds()*warmRate)+1)
-		for ; i < due; i++ {
-			body := plainEvent("bench.t"+strconv.Itoa(i%types18), -1, eventSize18) // seq -1: never counted
-			wg.Go(func() {
-				code, ans, err := post(ctx, st.api, body)
-				if err == nil && code != http.StatusAccepted {
-					err = fmt.Errorf("warm-up: ingest answered %d: %s", code, ans)
-				}
-				if err != nil {
-					mu.Lock()
-					ferr = firstErr(ferr, err)
-					mu.Unlock()
-				}
-			})
+	if err := paced(ctx, n, warmRate, func(i int) {
+		body := plainEvent("bench.t"+strconv.Itoa(i%types18), -1, eventSize18) // seq -1: never counted
+		code, ans, err := post(ctx, st.api, body)
+		if err == nil && code != http.StatusAccepted {
+			err = fmt.Errorf("warm-up: ingest answered %d: %s", code, ans)
 		}
-		select {
-		case <-ctx.Done():
-			wg.Wait()
-			return context.Cause(ctx)
-		case <-tick.C:
+		if err != nil {
+			mu.Lock()
+			ferr = firstErr(ferr, err)
+			mu.Unlock()
 		}
+	}); err != nil {
+		return err
 	}
-	wg.Wait()
 	if ferr != nil {
 		return ferr
 	}
 	_, err := e.Recv.WaitOK(ctx, int64(n), 60*time.Second)
 	return err
+}
+
+// paced calls send(i) for each i below n, each in a goroutine of its own
+// started at its due time at perSec (whatever the earlier ones are
+// doing), and waits for them all.
+func paced(ctx context.Context, n, perSec int, send func(i int)) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	start := time.Now()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for i := 0; i < n; {
+		due := min(n, int(time.Since(start).Seconds()*float64(perSec))+1)
+		for ; i < due; i++ {
+			k := i // i moves on before send runs
+			wg.Go(func() { send(k) })
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-tick.C:
+		}
+	}
+	return nil
 }
 
 func (e *Env) live(ctx context.Context, st *stack, n, clients int) ([]results.Case, []results.Target, string) {
@@ -331,49 +341,35 @@ func (e *Env) latency(ctx context.Context, st *stack, prefix string, first, n, p
 		points[i] = map[string]time.Time{}
 	}
 	var (
-		wg   sync.WaitGroup
 		mu   sync.Mutex
 		ferr error
 	)
-	start := time.Now()
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for i := 0; i < n; {
-		due := min(n, int(time.Since(start).Seconds()*float64(perSec))+1)
-		for ; i < due; i++ {
-			k := i // i moves on before the request is sent
-			wg.Go(func() {
-				t0 := time.Now()
-				code, ans, err := post(ctx, st.api, event18(first+k))
-				t1 := time.Now()
-				if err == nil && code != http.StatusAccepted {
-					err = fmt.Errorf("ingest answered %d: %s", code, ans)
-				}
-				var a struct {
-					IDs []string `json:"ids"`
-				}
-				if err == nil {
-					err = json.Unmarshal(ans, &a)
-				}
-				if err == nil && len(a.IDs) != 1 {
-					err = fmt.Errorf("ingest accepted %d events for one: %s", len(a.IDs), ans)
-				}
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil {
-					ferr = firstErr(ferr, err)
-					return
-				}
-				points[k][ptSent], points[k][ptAccepted] = t0, t1
-			})
+	if err := paced(ctx, n, perSec, func(k int) {
+		t0 := time.Now()
+		code, ans, err := post(ctx, st.api, event18(first+k))
+		t1 := time.Now()
+		if err == nil && code != http.StatusAccepted {
+			err = fmt.Errorf("ingest answered %d: %s", code, ans)
 		}
-		select {
-		case <-ctx.Done():
-			return nil, nil, nil, context.Cause(ctx).Error()
-		case <-tick.C:
+		var a struct {
+			IDs []string `json:"ids"`
 		}
+		if err == nil {
+			err = json.Unmarshal(ans, &a)
+		}
+		if err == nil && len(a.IDs) != 1 {
+			err = fmt.Errorf("ingest accepted %d events for one: %s", len(a.IDs), ans)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			ferr = firstErr(ferr, err)
+			return
+		}
+		points[k][ptSent], points[k][ptAccepted] = t0, t1
+	}); err != nil {
+		return nil, nil, nil, err.Error()
 	}
-	wg.Wait()
 	if ferr != nil {
 		return nil, nil, nil, ferr.Error()
 	}

@@ -153,9 +153,12 @@ type Dispatcher struct {
 	gen      uint64
 	// bytes is what the records in every window count against
 	// WindowBytes; starved are the partitions holding records until
-	// enough of it is free.
+	// enough of it is free. While any partition is starved the poll
+	// loop takes nothing more (waitRoom); room wakes it when the last
+	// one leaves.
 	bytes   int64
 	starved map[*partition]struct{}
+	room    chan struct{}
 	// work is the context jobs run under (set by Run before polling).
 	work     context.Context
 	jobs     sync.WaitGroup // every job goroutine (worker)
@@ -250,6 +253,7 @@ func New(cfg Config, subs Subscriptions, kafka []kgo.Opt, opts ...Opt) (*Dispatc
 		lanes:      map[string]*lane{},
 		parkq:      map[string]*parkQueue{},
 		starved:    map[*partition]struct{}{},
+		room:       make(chan struct{}, 1),
 		heldParked: map[string]int32{},
 		batchMax:   map[string]int{},
 		tiers:      map[string]int{cfg.Topics.Deliveries(): 0},
@@ -587,6 +591,9 @@ func (d *Dispatcher) Check() error {
 // their partitions' windows. Jobs it starts run under work.
 func (d *Dispatcher) poll(ctx, work context.Context) {
 	for {
+		if !d.waitRoom(ctx) {
+			return
+		}
 		fetches := d.cl.PollRecords(ctx, d.cfg.MaxPollRecords)
 		if ctx.Err() != nil || fetches.IsClientClosed() {
 			d.cl.AllowRebalance()
@@ -614,6 +621,45 @@ func (d *Dispatcher) poll(ctx, work context.Context) {
 			d.admit(work, fp, jobs)
 		})
 		d.cl.AllowRebalance()
+	}
+}
+
+// waitRoom waits while partitions are starved for window bytes, and
+// reports false if ctx ended first. Not polling, rather than pausing
+// the starved partitions, keeps what the client has fetched: franz-go
+// drops the buffered records of a partition that is paused and fetches
+// them again once it resumes, and with a backlog deeper than the windows
+// most records were fetched (and decompressed) several times over.
+// While the loop waits, the client holds at most the one fetch it has
+// buffered (FetchMaxBytes).
+func (d *Dispatcher) waitRoom(ctx context.Context) bool {
+	for {
+		d.mu.Lock()
+		starved := len(d.starved) > 0
+		d.mu.Unlock()
+		if !starved {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-d.room:
+		}
+	}
+}
+
+// unstarve takes p off the starved partitions and wakes the poll loop
+// when it was the last. Call with d.mu held.
+func (d *Dispatcher) unstarve(p *partition) {
+	if _, ok := d.starved[p]; !ok {
+		return
+	}
+	delete(d.starved, p)
+	if len(d.starved) == 0 {
+		select {
+		case d.room <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -679,7 +725,9 @@ func (d *Dispatcher) feed(work context.Context, p *partition, jobs []*job) {
 			// producer's pace; any other waits.
 			parkNow = d.bytes+size <= 2*d.cfg.WindowBytes && d.deepLane(j.del.SubscriptionID)
 			if !parkNow {
-				d.hold(p, jobs[i:])
+				// Held without pausing p: the poll loop takes nothing
+				// more until the starved partitions are fed (waitRoom).
+				p.held = jobs[i:]
 				d.starved[p] = struct{}{}
 				d.shed(work)
 				return
@@ -740,7 +788,7 @@ func (d *Dispatcher) unhold(work context.Context, p *partition) {
 	if p.fenced || p.rebuilding || d.draining || d.parts[tp{p.topic, p.id}] != p || !p.due.IsZero() || p.win.Paused() {
 		return
 	}
-	delete(d.starved, p)
+	d.unstarve(p)
 	if len(p.held) > 0 {
 		d.feed(work, p, p.held)
 	}
@@ -1202,7 +1250,7 @@ func (d *Dispatcher) fenceLocked(parts []*partition, why string) {
 			p.gate.Stop()
 		}
 		p.held = nil
-		delete(d.starved, p)
+		d.unstarve(p)
 		if d.parts[tp{p.topic, p.id}] == p {
 			delete(d.parts, tp{p.topic, p.id})
 		}

@@ -40,6 +40,9 @@ type env struct {
 	table *subtable.Table
 
 	started int // dispatchers started, to name their loggers
+	// kopts are added to the cluster's client options of the
+	// dispatchers start makes.
+	kopts []kgo.Opt
 }
 
 func newEnv(t testing.TB, partitions int32) *env {
@@ -100,7 +103,7 @@ func (e *env) start(t testing.TB, cfg deliver.Config, opts ...deliver.Opt) *runn
 	e.started++
 	name := fmt.Sprintf("dispatcher-%d", e.started)
 	opts = append([]deliver.Opt{deliver.WithLogger(zaptest.NewLogger(t, zaptest.Level(testLogLevel())).Named(name))}, opts...)
-	d, err := deliver.New(cfg, e.table, e.c.Opts(), opts...)
+	d, err := deliver.New(cfg, e.table, append(e.c.Opts(), e.kopts...), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -310,3 +310,54 @@ func TestBacklogDeeperThanWindows(t *testing.T) {
 	waitFor(t, 300*time.Second, "the deep subscription's backlog", func() bool { return deep.missing() == 0 })
 	t.Logf("%d deep deliveries before the small one's last; %d records through the retry path", before, retryOneEnd(t, e))
 }
+
+// fetchCount counts the records a client reads from one topic
+// (kgo.HookFetchBatchRead).
+type fetchCount struct {
+	topic string
+	n     atomic.Int64
+}
+
+func (c *fetchCount) OnFetchBatchRead(_ kgo.BrokerMetadata, topic string, _ int32, m kgo.FetchBatchMetrics) {
+	if topic == c.topic {
+		c.n.Add(int64(m.NumRecords))
+	}
+}
+
+// TestBacklogReadOnce: a backlog many times what the windows' bytes hold
+// is fetched from Kafka about once. The records the client has fetched
+// for a partition that is starved for bytes stay buffered until there is
+// room: pausing the partition would make franz-go drop them and fetch
+// (and decompress) them again, several times over for a deep backlog.
+func TestBacklogReadOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 4)
+	f := newFleet(t, "once", 8, func(*http.Request, []byte) int { return http.StatusNoContent }, nil)
+	e.putSubs(t, f.subs...)
+	const perSub = 500
+	f.produce(t, e, perSub)
+	n := int64(len(f.subs) * perSub)
+	fetched := &fetchCount{topic: e.names.Deliveries()}
+	e.kopts = []kgo.Opt{kgo.WithHooks(fetched)}
+	cfg := e.config(t)
+	r, err := f.dels[f.subs[0].ID][0].Record(e.names.Deliveries())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Room for about 100 records, a fortieth of the backlog; no lane is
+	// deep enough to be parked.
+	cfg.WindowBytes = 100 * int64(len(r.Key)+len(r.Value))
+	cfg.LaneBacklog = 1 << 20
+	cfg.MaxPollRecords = 50
+	e.start(t, cfg)
+
+	waitFor(t, 120*time.Second, "the backlog", func() bool { return f.missing() == 0 })
+	if got := fetched.n.Load(); got > n+n/2 {
+		t.Errorf("fetched %d records for a backlog of %d: %.1f times each", got, n, float64(got)/float64(n))
+	} else {
+		t.Logf("fetched %d records for a backlog of %d", got, n)
+	}
+	if d, total := f.totals(); d != int(n) || total != int(n) {
+		t.Errorf("%d deliveries in %d requests, want %d once each", d, total, n)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"regexp"
 	"strconv"
@@ -124,6 +125,7 @@ func (c Config) Opts() ([]kgo.Opt, error) {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.Brokers...),
 		kgo.ClientID(orDefault(c.ClientID, "hookline")),
+		kgo.RetryBackoffFn(RetryBackoff),
 	}
 	if c.tlsEnabled() {
 		tc, err := c.tlsConfig()
@@ -141,6 +143,32 @@ func (c Config) Opts() ([]kgo.Opt, error) {
 		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASLUser, Pass: c.SASLPassword}.AsSha512Mechanism()))
 	}
 	return opts, nil
+}
+
+// Bounds of RetryBackoff.
+const (
+	retryBackoffMin = 20 * time.Millisecond
+	retryBackoffMax = time.Second
+)
+
+// RetryBackoff is how long a client waits before its fails-th retry of a
+// request: 20 ms doubling to at most 1 s, ±20% jitter. franz-go's own
+// default starts at 250 ms and grows to 5 s, and a retriable error is
+// not always an outage. On Kafka 4 (transactions v2) the first produce
+// of a transaction to a partition can be refused while the previous
+// transaction's markers are still being written, and the batches behind
+// it in flight then fail with OUT_OF_ORDER_SEQUENCE_NUMBER: under broker
+// load a few such retries in a row held the router for 3-5 s with the
+// default backoff. The ceiling is the Java client's (retry.backoff.max.ms).
+func RetryBackoff(fails int) time.Duration {
+	d := retryBackoffMax
+	if fails < 1 {
+		fails = 1
+	}
+	if fails <= 10 {
+		d = min(retryBackoffMin<<(fails-1), retryBackoffMax)
+	}
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
 // tlsEnabled reports whether c connects over TLS: --kafka-tls or any TLS

@@ -139,3 +139,53 @@ func TestMetricsNames(t *testing.T) {
 		t.Errorf("%d families left after the client closed", len(mfs))
 	}
 }
+
+func TestRetryBackoff(t *testing.T) {
+	for _, c := range []struct {
+		fails  int
+		lo, hi time.Duration
+	}{
+		{0, 16 * time.Millisecond, 24 * time.Millisecond},
+		{1, 16 * time.Millisecond, 24 * time.Millisecond},
+		{2, 32 * time.Millisecond, 48 * time.Millisecond},
+		{4, 128 * time.Millisecond, 192 * time.Millisecond},
+		{6, 512 * time.Millisecond, 768 * time.Millisecond},
+		{7, 800 * time.Millisecond, 1200 * time.Millisecond},
+		{40, 800 * time.Millisecond, 1200 * time.Millisecond},
+		{1 << 20, 800 * time.Millisecond, 1200 * time.Millisecond},
+	} {
+		for range 50 {
+			if d := kclient.RetryBackoff(c.fails); d < c.lo || d > c.hi {
+				t.Fatalf("RetryBackoff(%d) = %s, want within [%s, %s]", c.fails, d, c.lo, c.hi)
+			}
+		}
+	}
+	// Four failures in a row wait well under a second in all (franz-go's
+	// default: 3.75 s).
+	var sum time.Duration
+	for f := 1; f <= 4; f++ {
+		sum += kclient.RetryBackoff(f)
+	}
+	if sum > 400*time.Millisecond {
+		t.Errorf("four retries waited %s", sum)
+	}
+}
+
+func TestOptsUseRetryBackoff(t *testing.T) {
+	opts, err := kclient.Config{Brokers: []string{"127.0.0.1:1"}}.Opts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	fn, ok := cl.OptValue(kgo.RetryBackoffFn).(func(int) time.Duration)
+	if !ok {
+		t.Fatalf("RetryBackoffFn is %T", cl.OptValue(kgo.RetryBackoffFn))
+	}
+	if d := fn(1); d > 100*time.Millisecond {
+		t.Errorf("the client's first retry waits %s: Opts does not set RetryBackoff", d)
+	}
+}

@@ -422,6 +422,23 @@ func rate(arr []receiver.Arrival, keep func(receiver.Arrival) bool) float64 {
 	return float64(n-1) / last.Sub(first).Seconds()
 }
 
+// maxGap is the longest time between two consecutive successful
+// arrivals: a stall shows here while the rate only looks slow.
+func maxGap(arr []receiver.Arrival) time.Duration {
+	at := make([]time.Time, 0, len(arr))
+	for _, a := range arr {
+		if a.OK {
+			at = append(at, a.At)
+		}
+	}
+	slices.SortFunc(at, time.Time.Compare)
+	var gap time.Duration
+	for i := 1; i < len(at); i++ {
+		gap = max(gap, at[i].Sub(at[i-1]))
+	}
+	return gap
+}
+
 // percentile returns the p-quantile (0..1) of ds, nearest rank.
 func percentile(ds []time.Duration, p float64) time.Duration {
 	if len(ds) == 0 {

@@ -57,7 +57,8 @@ func (e *Env) Drain(ctx context.Context) results.Scenario {
 		Workload: workloadText(n) + " The events are written to the source topic first; then router and dispatcher start. Rate from the first arrival to the last; CPU is router + dispatcher from their start, and the broker over the same time, per delivery.",
 		Columns: []results.Column{{Key: "deliveries", Label: "deliveries"}, {Key: "rate", Label: "deliveries/s"},
 			{Key: "cpu_ms", Label: "CPU ms/delivery (broker incl.)", Digits: 3}, {Key: "cpu_broker_ms", Label: "of it broker", Digits: 3},
-			{Key: "cpu_router_ms", Label: "router", Digits: 3}, {Key: "cpu_dispatcher_ms", Label: "dispatcher", Digits: 3}},
+			{Key: "cpu_router_ms", Label: "router", Digits: 3}, {Key: "cpu_dispatcher_ms", Label: "dispatcher", Digits: 3},
+			{Key: "max_gap_ms", Label: "longest gap between arrivals ms", Digits: 1}},
 		Chart: results.Chart{Title: "Drain: CPU per delivery by process", YLabel: "ms per delivery",
 			Metrics: []string{"cpu_router_ms", "cpu_dispatcher_ms", "cpu_broker_ms", "cpu_ms"}, Labels: []string{"router", "dispatcher", "broker", "total"}},
 	}
@@ -103,7 +104,8 @@ func (e *Env) Drain(ctx context.Context) results.Scenario {
 		return sc
 	}
 	per := func(t time.Duration) float64 { return ms(t) / float64(n) }
-	m := map[string]float64{"deliveries": float64(n), "rate": rate(e.Recv.Arrivals(), nil),
+	arr := e.Recv.Arrivals()
+	m := map[string]float64{"deliveries": float64(n), "rate": rate(arr, nil), "max_gap_ms": ms(maxGap(arr)),
 		"cpu_router_ms": per(c[0]), "cpu_dispatcher_ms": per(c[1])}
 	m["cpu_ms"] = per(c[0] + c[1])
 	if e.BrokerPID != 0 {

@@ -63,6 +63,7 @@ import (
 	"github.com/hookline/hookline/dispatcher/internal/window"
 	"github.com/hookline/hookline/platform/subtable"
 	"github.com/hookline/hookline/schemas/record"
+	"github.com/hookline/hookline/schemas/webhook"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -166,6 +167,8 @@ type Dispatcher struct {
 	finished chan struct{}  // closed when a job ends, made anew by waitJobs; nil when nobody waits
 	stop     chan struct{}  // closed when shutdown begins: start nothing new
 	draining bool
+	// keys decodes each signing secret once (send).
+	keys webhook.Keyring
 	// handoff passes a job to an idle worker (start). idle counts the
 	// workers waiting on it.
 	handoff chan *job

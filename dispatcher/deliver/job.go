@@ -402,7 +402,7 @@ func (d *Dispatcher) send(ctx context.Context, j *job, sub *record.Subscription,
 	if err != nil {
 		return post.Outcome{Result: post.Rejected, Err: err}
 	}
-	secrets := sub.SigningSecrets(now)
+	secrets := sub.SigningKeys(now, &d.keys)
 	if len(secrets) == 0 {
 		return post.Outcome{Result: post.Rejected, Err: errNoSecret}
 	}
@@ -424,7 +424,7 @@ func (d *Dispatcher) send(ctx context.Context, j *job, sub *record.Subscription,
 		// attempt, as its schedule says.
 		NoRetry: j.del.Tier > 0,
 		// The same webhook-id on every attempt; a fresh timestamp.
-		Sign: func(h http.Header) { webhook.SetHeaders(h, j.del.ID, time.Now(), body, secrets...) },
+		Sign: func(h http.Header) { webhook.SetHeadersKeys(h, j.del.ID, time.Now(), body, secrets...) },
 		OnAttempt: func(a post.Attempt) {
 			d.attempt(j, sub.URL, a)
 		},

@@ -125,7 +125,7 @@ func (s *Subscription) Normalize() {
 func (s *Subscription) SigningSecrets(now time.Time) []webhook.Secret {
 	out := make([]webhook.Secret, 0, len(s.Secrets))
 	for _, sec := range s.Secrets {
-		if sec.ExpiresAt != nil && !now.Before(*sec.ExpiresAt) {
+		if !sec.inForce(now) {
 			continue
 		}
 		parsed, err := webhook.ParseSecret(sec.Key)
@@ -135,6 +135,26 @@ func (s *Subscription) SigningSecrets(now time.Time) []webhook.Secret {
 		out = append(out, parsed)
 	}
 	return out
+}
+
+// SigningKeys is SigningSecrets as Keys of ring, which decodes each
+// secret once for all the messages signed with it.
+func (s *Subscription) SigningKeys(now time.Time, ring *webhook.Keyring) []*webhook.Key {
+	out := make([]*webhook.Key, 0, len(s.Secrets))
+	for _, sec := range s.Secrets {
+		if !sec.inForce(now) {
+			continue
+		}
+		if k, err := ring.Key(sec.Key); err == nil {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// inForce reports whether sec signs at now: it has not expired.
+func (sec *Secret) inForce(now time.Time) bool {
+	return sec.ExpiresAt == nil || now.Before(*sec.ExpiresAt)
 }
 
 // MaxSecrets bounds how many signing secrets a subscription keeps through

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -187,6 +188,21 @@ func TestSigningSecrets(t *testing.T) {
 	}
 	if n := len(s.SigningSecrets(t0.Add(2 * time.Hour))); n != 2 {
 		t.Fatalf("two hours later: %d secrets, want 2", n)
+	}
+	// SigningKeys picks the same secrets and signs the same.
+	var ring webhook.Keyring
+	keys := s.SigningKeys(t0, &ring)
+	if len(keys) != len(want) {
+		t.Fatalf("SigningKeys returned %d keys, want %d", len(keys), len(want))
+	}
+	h, hk := http.Header{}, http.Header{}
+	webhook.SetHeaders(h, "msg_1", t0, []byte("{}"), got...)
+	webhook.SetHeadersKeys(hk, "msg_1", t0, []byte("{}"), keys...)
+	if h.Get(webhook.HeaderSignature) != hk.Get(webhook.HeaderSignature) {
+		t.Errorf("keys signed %q, secrets %q", hk.Get(webhook.HeaderSignature), h.Get(webhook.HeaderSignature))
+	}
+	if n := len(s.SigningKeys(t0.Add(2*time.Hour), &ring)); n != 2 {
+		t.Fatalf("two hours later: %d keys, want 2", n)
 	}
 }
 

@@ -7,9 +7,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -93,14 +95,81 @@ func (s Secret) sign(id string, ts int64, body []byte) string {
 // appendSign appends the base64 HMAC-SHA256 of "id.timestamp.body" under
 // s to b.
 func (s Secret) appendSign(b []byte, id string, ts, body []byte) []byte {
-	mac := hmac.New(sha256.New, s.key)
-	mac.Write([]byte(id))
-	mac.Write([]byte{'.'})
-	mac.Write(ts)
-	mac.Write([]byte{'.'})
+	return appendMAC(b, hmac.New(sha256.New, s.key), id, ts, body)
+}
+
+// appendMAC appends the base64 MAC of "id.timestamp.body" to b; mac is
+// fresh or reset.
+func appendMAC(b []byte, mac hash.Hash, id string, ts, body []byte) []byte {
+	// One buffer for "id.timestamp." and then the sum: what goes through
+	// the hash.Hash interface escapes, a buffer per piece would be an
+	// allocation each.
+	buf := make([]byte, 0, len(id)+len(ts)+2+sha256.Size)
+	buf = append(buf, id...)
+	buf = append(buf, '.')
+	buf = append(buf, ts...)
+	buf = append(buf, '.')
+	mac.Write(buf)
 	mac.Write(body)
-	var sum [sha256.Size]byte
-	return base64.StdEncoding.AppendEncode(b, mac.Sum(sum[:0]))
+	return base64.StdEncoding.AppendEncode(b, mac.Sum(buf[len(buf):]))
+}
+
+// Key is a Secret ready to sign many messages: it keeps the HMAC states
+// keyed with it for reuse. Get Keys from a Keyring. Safe for concurrent
+// use.
+type Key struct {
+	secret Secret
+	macs   sync.Pool // of hash.Hash keyed with secret
+}
+
+// appendSign is Secret.appendSign with a pooled HMAC state.
+func (k *Key) appendSign(b []byte, id string, ts, body []byte) []byte {
+	mac, _ := k.macs.Get().(hash.Hash)
+	if mac == nil {
+		mac = hmac.New(sha256.New, k.secret.key)
+	} else {
+		mac.Reset()
+	}
+	b = appendMAC(b, mac, id, ts, body)
+	k.macs.Put(mac)
+	return b
+}
+
+// Keyring turns encoded secrets ("whsec_...") into Keys, decoding each
+// once: a sender signs every message to an endpoint with the same few
+// secrets. It holds at most keyringMax keys and starts over when full.
+// The zero value is ready; safe for concurrent use.
+type Keyring struct {
+	mu   sync.RWMutex
+	keys map[string]*Key
+}
+
+// keyringMax bounds a Keyring (a few per subscription in use).
+const keyringMax = 1 << 14
+
+// Key returns the Key of an encoded secret, or ParseSecret's error.
+func (r *Keyring) Key(encoded string) (*Key, error) {
+	r.mu.RLock()
+	k := r.keys[encoded]
+	r.mu.RUnlock()
+	if k != nil {
+		return k, nil
+	}
+	s, err := ParseSecret(encoded)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if k := r.keys[encoded]; k != nil {
+		return k, nil
+	}
+	if r.keys == nil || len(r.keys) >= keyringMax {
+		r.keys = map[string]*Key{}
+	}
+	k = &Key{secret: s}
+	r.keys[encoded] = k
+	return k, nil
 }
 
 // Sign returns the value of the webhook-signature header for a message:
@@ -112,8 +181,13 @@ func Sign(id string, ts time.Time, body []byte, secrets ...Secret) string {
 	return signature(id, strconv.AppendInt(tsText[:0], ts.Unix(), 10), body, secrets)
 }
 
+// signer is a Secret or a *Key.
+type signer interface {
+	appendSign(b []byte, id string, ts, body []byte) []byte
+}
+
 // signature is Sign with the timestamp as text.
-func signature(id string, ts, body []byte, secrets []Secret) string {
+func signature[S signer](id string, ts, body []byte, secrets []S) string {
 	// "v1," and 44 characters of base64 per secret, a space between.
 	var buf [2 * (3 + 44 + 1)]byte
 	b := buf[:0]
@@ -137,6 +211,15 @@ var (
 
 // SetHeaders sets the three Standard Webhooks headers on h.
 func SetHeaders(h http.Header, id string, ts time.Time, body []byte, secrets ...Secret) {
+	setHeaders(h, id, ts, body, secrets)
+}
+
+// SetHeadersKeys is SetHeaders with Keys from a Keyring.
+func SetHeadersKeys(h http.Header, id string, ts time.Time, body []byte, keys ...*Key) {
+	setHeaders(h, id, ts, body, keys)
+}
+
+func setHeaders[S signer](h http.Header, id string, ts time.Time, body []byte, secrets []S) {
 	var tsText [20]byte
 	unix := strconv.AppendInt(tsText[:0], ts.Unix(), 10)
 	// As h.Set does: one value each, under the canonical name.

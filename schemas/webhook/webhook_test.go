@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -190,5 +191,70 @@ func BenchmarkSetHeaders(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		webhook.SetHeaders(http.Header{}, specID, at, body, sec)
+	}
+}
+
+// TestKeyringSignsAsSecrets: Keys from a Keyring sign as the Secrets they
+// decode (the spec vector, and two keys mid-rotation), over and over and
+// from many goroutines, with their pooled HMAC states reset between
+// messages.
+func TestKeyringSignsAsSecrets(t *testing.T) {
+	var ring webhook.Keyring
+	k, err := ring.Key(specSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := ring.Key(specSecret); again != k {
+		t.Error("the same secret decoded twice")
+	}
+	at := time.Unix(specTimestamp, 0)
+	h := http.Header{}
+	webhook.SetHeadersKeys(h, specID, at, []byte(specPayload), k)
+	if got := h.Get(webhook.HeaderSignature); got != specSignature {
+		t.Fatalf("signature %q, want the spec's %q", got, specSignature)
+	}
+	other, err := webhook.NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, err := ring.Key(other.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, _ := webhook.ParseSecret(specSecret)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				body := fmt.Appendf(nil, `{"g":%d,"i":%d}`, g, i)
+				want, got := http.Header{}, http.Header{}
+				webhook.SetHeaders(want, specID, at, body, sec, other)
+				webhook.SetHeadersKeys(got, specID, at, body, k, ok)
+				if got.Get(webhook.HeaderSignature) != want.Get(webhook.HeaderSignature) {
+					t.Errorf("goroutine %d message %d: keys signed %q, secrets %q", g, i, got.Get(webhook.HeaderSignature), want.Get(webhook.HeaderSignature))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if _, err := ring.Key("whsec_not base64!"); !errors.Is(err, webhook.ErrInvalidSecret) {
+		t.Errorf("a bad secret: %v, want ErrInvalidSecret", err)
+	}
+}
+
+// BenchmarkSetHeadersKeys is BenchmarkSetHeaders with a Key from a
+// Keyring, looked up for every message as the dispatcher does.
+func BenchmarkSetHeadersKeys(b *testing.B) {
+	var ring webhook.Keyring
+	body := []byte(`{"pad":"` + strings.Repeat("x", 1010) + `"}`)
+	at := time.Unix(specTimestamp, 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		k, err := ring.Key(specSecret)
+		if err != nil {
+			b.Fatal(err)
+		}
+		webhook.SetHeadersKeys(http.Header{}, specID, at, body, k)
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -127,6 +129,7 @@ type Client struct {
 	cfg   Config
 	rc    *retryablehttp.Client
 	trans *http.Transport
+	urls  urlCache
 }
 
 // New returns a client.
@@ -221,7 +224,7 @@ func (c *Client) Send(ctx context.Context, r Request) Outcome {
 	if len(r.Body) > 0 {
 		body = r.Body
 	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, r.URL, body)
+	req, err := c.newRequest(ctx, r.URL, body)
 	if err != nil {
 		return Outcome{Result: Rejected, Err: fmt.Errorf("post: building request: %w", err)}
 	}
@@ -250,6 +253,59 @@ func (c *Client) Send(ctx context.Context, r Request) Outcome {
 		return Outcome{Result: Rejected, Err: err}
 	}
 	return out
+}
+
+// newRequest is retryablehttp.NewRequestWithContext for a POST to rawURL,
+// with the URL parsed once per endpoint (urls) rather than per request.
+func (c *Client) newRequest(ctx context.Context, rawURL string, body any) (*retryablehttp.Request, error) {
+	u, err := c.urls.parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	// As http.NewRequestWithContext sets them from a URL. The URL is
+	// shared by every request to the endpoint: nothing on the way
+	// modifies a request's URL (a redirect, not followed, would build a
+	// new one).
+	hr.URL, hr.Host = u, strings.TrimSuffix(u.Host, ":")
+	req := &retryablehttp.Request{Request: hr}
+	if err := req.SetBody(body); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// urlCache keeps parsed endpoint URLs. It holds at most urlCacheMax and
+// starts over when full. Safe for concurrent use.
+type urlCache struct {
+	mu   sync.RWMutex
+	urls map[string]*url.URL
+}
+
+const urlCacheMax = 1 << 14
+
+// parse returns the parsed raw, which must not be modified.
+func (uc *urlCache) parse(raw string) (*url.URL, error) {
+	uc.mu.RLock()
+	u := uc.urls[raw]
+	uc.mu.RUnlock()
+	if u != nil {
+		return u, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	uc.mu.Lock()
+	if uc.urls == nil || len(uc.urls) >= urlCacheMax {
+		uc.urls = map[string]*url.URL{}
+	}
+	uc.urls[raw] = u
+	uc.mu.Unlock()
+	return u, nil
 }
 
 // checkRetry runs after every attempt: it records the attempt, classifies

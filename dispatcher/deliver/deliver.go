@@ -1122,6 +1122,10 @@ func (d *Dispatcher) onAssigned(_ context.Context, cl *kgo.Client, assigned map[
 				}
 				old.fenced = true
 				old.cancelJobs()
+				// What it held will be fetched again by the new state;
+				// left starved, it would keep the poll loop waiting.
+				old.held = nil
+				d.unstarve(old)
 			}
 			// Park queues of this partition number are from before: their
 			// deliveries may have been handled elsewhere meanwhile.

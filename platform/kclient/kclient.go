@@ -126,6 +126,11 @@ func (c Config) Opts() ([]kgo.Opt, error) {
 		kgo.SeedBrokers(c.Brokers...),
 		kgo.ClientID(orDefault(c.ClientID, "hookline")),
 		kgo.RetryBackoffFn(RetryBackoff),
+		// With RetryBackoff a request's 20 tries (franz-go's default)
+		// would be spent in about 15 s; enough tries that the retry
+		// timeout (30 s; longer for group requests) still decides when
+		// to give up, as with franz-go's own backoff.
+		kgo.RequestRetries(requestRetries),
 	}
 	if c.tlsEnabled() {
 		tc, err := c.tlsConfig()
@@ -151,15 +156,19 @@ const (
 	retryBackoffMax = time.Second
 )
 
+// requestRetries is how many times a client tries a request (produce
+// requests aside): at RetryBackoff's pace, over 90 s of tries.
+const requestRetries = 100
+
 // RetryBackoff is how long a client waits before its fails-th retry of a
-// request: 20 ms doubling to at most 1 s, ±20% jitter. franz-go's own
-// default starts at 250 ms and grows to 5 s, and a retriable error is
-// not always an outage. On Kafka 4 (transactions v2) the first produce
-// of a transaction to a partition can be refused while the previous
-// transaction's markers are still being written, and the batches behind
-// it in flight then fail with OUT_OF_ORDER_SEQUENCE_NUMBER: under broker
-// load a few such retries in a row held the router for 3-5 s with the
-// default backoff. The ceiling is the Java client's (retry.backoff.max.ms).
+// request: 20 ms doubling to 1 s, ±20% jitter (so at most 1.2 s).
+// franz-go's own default starts at 250 ms and grows to 5 s, and a
+// retriable error is not always an outage. On Kafka 4.1 (transactions
+// v2) the router's first produce of a transaction to a partition is now
+// and then refused, and the batches in flight behind it come back
+// OUT_OF_ORDER_SEQUENCE_NUMBER: under broker load a few such retries in a
+// row held the router for 3-5 s with the default backoff. The ceiling is
+// the Java client's (retry.backoff.max.ms).
 func RetryBackoff(fails int) time.Duration {
 	d := retryBackoffMax
 	if fails < 1 {

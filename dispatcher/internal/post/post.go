@@ -270,7 +270,7 @@ func (c *Client) newRequest(ctx context.Context, rawURL string, body any) (*retr
 	// shared by every request to the endpoint: nothing on the way
 	// modifies a request's URL (a redirect, not followed, would build a
 	// new one).
-	hr.URL, hr.Host = u, strings.TrimSuffix(u.Host, ":")
+	hr.URL, hr.Host = u, u.Host
 	req := &retryablehttp.Request{Request: hr}
 	if err := req.SetBody(body); err != nil {
 		return nil, err
@@ -299,6 +299,8 @@ func (uc *urlCache) parse(raw string) (*url.URL, error) {
 	if err != nil {
 		return nil, err
 	}
+	// An empty port ("host:") goes, as http.NewRequest drops it.
+	u.Host = strings.TrimSuffix(u.Host, ":")
 	uc.mu.Lock()
 	if uc.urls == nil || len(uc.urls) >= urlCacheMax {
 		uc.urls = map[string]*url.URL{}

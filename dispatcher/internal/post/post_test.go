@@ -423,3 +423,30 @@ func BenchmarkSend(b *testing.B) {
 		}
 	}
 }
+
+// TestNewRequestAsHTTP: a request built on the cached URL has the URL,
+// Host and body http.NewRequest would give it, an empty port dropped;
+// the URL is parsed once per endpoint, and a bad one is refused.
+func TestNewRequestAsHTTP(t *testing.T) {
+	c := New(Config{})
+	for _, raw := range []string{"http://127.0.0.1:8080/hook?a=1", "http://example.test:/x", "http://[::1]:9000/", "http://user:pw@example.test/p"} {
+		want, err := http.NewRequest(http.MethodPost, raw, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.newRequest(context.Background(), raw, []byte("body"))
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		if got.URL.String() != want.URL.String() || got.Host != want.Host || got.ContentLength != 4 || got.Method != http.MethodPost {
+			t.Errorf("%s: URL %s host %q length %d method %s, want URL %s host %q length 4", raw, got.URL, got.Host, got.ContentLength, got.Method, want.URL, want.Host)
+		}
+		again, _ := c.newRequest(context.Background(), raw, nil)
+		if again.URL != got.URL {
+			t.Errorf("%s parsed twice", raw)
+		}
+	}
+	if _, err := c.newRequest(context.Background(), "http://bad host/", nil); err == nil {
+		t.Error("a URL with a space in its host was accepted")
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -129,32 +131,40 @@ func TestTimingOnVirtualClock(t *testing.T) {
 // so every attempt holds one and no wait does.
 func TestSlotReleasedDuringBackoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		held := 0
-		var heldAtAttempt []int
+		// The observer goroutines read the count while Send runs: atomics
+		// and a mutex, so that the race detector has nothing to report.
+		var held atomic.Int32
+		var mu sync.Mutex
+		var heldAtAttempt, heldDuringWait []int32
 		c := withTransport(Config{Retries: 2, WaitMin: time.Second, WaitMax: time.Second}, fakeTransport(func(r *http.Request) (*http.Response, error) {
-			heldAtAttempt = append(heldAtAttempt, held)
+			mu.Lock()
+			heldAtAttempt = append(heldAtAttempt, held.Load())
+			mu.Unlock()
 			return respond(r, 500, nil), nil
 		}))
-		var heldDuringWait []int
-		held = 1 // the caller takes the first slot before Send
+		held.Store(1) // the caller takes the first slot before Send
 		out := c.Send(context.Background(), Request{
 			URL: "http://hooks.example/x", Timeout: time.Minute,
 			Release: func() {
-				held--
+				held.Add(-1)
 				go func() { // observe the slot mid-backoff
 					time.Sleep(500 * time.Millisecond)
-					heldDuringWait = append(heldDuringWait, held)
+					mu.Lock()
+					heldDuringWait = append(heldDuringWait, held.Load())
+					mu.Unlock()
 				}()
 			},
-			Acquire: func(context.Context) error { held++; return nil },
+			Acquire: func(context.Context) error { held.Add(1); return nil },
 		})
 		synctest.Wait()
 		if out.Result != Failed || out.Attempts != 3 {
 			t.Fatalf("outcome %v after %d attempts", out.Result, out.Attempts)
 		}
-		if !slices.Equal(heldAtAttempt, []int{1, 1, 1}) || !slices.Equal(heldDuringWait, []int{0, 0}) || held != 1 {
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Equal(heldAtAttempt, []int32{1, 1, 1}) || !slices.Equal(heldDuringWait, []int32{0, 0}) || held.Load() != 1 {
 			t.Errorf("slots held at each attempt %v, during each backoff %v, at the end %d; want [1 1 1], [0 0], 1",
-				heldAtAttempt, heldDuringWait, held)
+				heldAtAttempt, heldDuringWait, held.Load())
 		}
 	})
 }

@@ -659,10 +659,7 @@ func (d *Dispatcher) unstarve(p *partition) {
 	}
 	delete(d.starved, p)
 	if len(d.starved) == 0 {
-		select {
-		case d.room <- struct{}{}:
-		default:
-		}
+		signal(d.room)
 	}
 }
 

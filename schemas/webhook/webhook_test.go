@@ -221,7 +221,7 @@ func TestKeyringSignsAsSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sec, _ := webhook.ParseSecret(specSecret)
+	sec := mustSecret(t, specSecret)
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {

@@ -24,21 +24,25 @@ const benchKey = "bench-ingest-key-0123456789abcdef"
 
 var httpClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}}
 
-// post sends body to the ingest API and returns the status and answer.
-func post(ctx context.Context, api string, body []byte) (int, []byte, error) {
+// postAccepted sends body to the ingest API, which must accept it: any
+// answer but 202 is an error. It returns the answer.
+func postAccepted(ctx context.Context, api string, body []byte) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, api+"/v1/events", bytes.NewReader(body))
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+benchKey)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := httpClient.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
+	ans, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusAccepted {
+		err = fmt.Errorf("ingest answered %d: %s", resp.StatusCode, ans)
+	}
+	return ans, err
 }
 
 // plainEvent is a plain JSON event of type typ of about size bytes.
@@ -173,11 +177,7 @@ func (e *Env) postBatches(ctx context.Context, api, typ string, first, n, batch,
 	for range clients {
 		wg.Go(func() {
 			for body := range work {
-				code, ans, err := post(ctx, api, body)
-				if err == nil && code != http.StatusAccepted {
-					err = fmt.Errorf("ingest answered %d: %s", code, ans)
-				}
-				if err != nil {
+				if _, err := postAccepted(ctx, api, body); err != nil {
 					mu.Lock()
 					ferr = firstErr(ferr, err)
 					mu.Unlock()

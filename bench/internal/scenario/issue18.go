@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -162,8 +161,8 @@ func (e *Env) LiveAndLatency(ctx context.Context) (results.Scenario, results.Sce
 	e.Recv.Reset()
 	for i := range types18 {
 		warm := plainEvent("bench.t"+strconv.Itoa(i), -1, eventSize18) // seq -1: not counted below
-		if code, ans, err := post(ctx, st.api, warm); err != nil || code != http.StatusAccepted {
-			live.Error = fmt.Sprintf("warm-up event: %d %s %v", code, ans, err)
+		if _, err := postAccepted(ctx, st.api, warm); err != nil {
+			live.Error = "warm-up event: " + err.Error()
 			lat.Error = live.Error
 			return live, lat
 		}
@@ -203,13 +202,9 @@ func (e *Env) warmTransactions(ctx context.Context, st *stack, n int) error {
 	)
 	if err := paced(ctx, n, warmRate, func(i int) {
 		body := plainEvent("bench.t"+strconv.Itoa(i%types18), -1, eventSize18) // seq -1: never counted
-		code, ans, err := post(ctx, st.api, body)
-		if err == nil && code != http.StatusAccepted {
-			err = fmt.Errorf("warm-up: ingest answered %d: %s", code, ans)
-		}
-		if err != nil {
+		if _, err := postAccepted(ctx, st.api, body); err != nil {
 			mu.Lock()
-			ferr = firstErr(ferr, err)
+			ferr = firstErr(ferr, fmt.Errorf("warm-up: %w", err))
 			mu.Unlock()
 		}
 	}); err != nil {
@@ -270,11 +265,8 @@ func (e *Env) live(ctx context.Context, st *stack, n, clients int) ([]results.Ca
 					return
 				}
 				t0 := time.Now()
-				code, ans, err := post(ctx, st.api, event18(i))
+				_, err := postAccepted(ctx, st.api, event18(i))
 				t1 := time.Now()
-				if err == nil && code != http.StatusAccepted {
-					err = fmt.Errorf("ingest answered %d: %s", code, ans)
-				}
 				mu.Lock()
 				if err != nil {
 					ferr = firstErr(ferr, err)
@@ -348,11 +340,8 @@ func (e *Env) latency(ctx context.Context, st *stack, prefix string, first, n, p
 	)
 	if err := paced(ctx, n, perSec, func(k int) {
 		t0 := time.Now()
-		code, ans, err := post(ctx, st.api, event18(first+k))
+		ans, err := postAccepted(ctx, st.api, event18(first+k))
 		t1 := time.Now()
-		if err == nil && code != http.StatusAccepted {
-			err = fmt.Errorf("ingest answered %d: %s", code, ans)
-		}
 		var a struct {
 			IDs []string `json:"ids"`
 		}

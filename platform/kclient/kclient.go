@@ -26,6 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 	"github.com/twmb/franz-go/plugin/kprom"
@@ -229,7 +230,65 @@ func Metrics(reg prometheus.Registerer, name string) kgo.Opt {
 	m := kprom.NewMetrics("hookline_kafka",
 		kprom.Registerer(&gaugeRenamer{Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"client": name}, reg)}),
 		kprom.Gatherer(prometheus.NewRegistry()))
-	return kgo.WithHooks(m)
+	return kgo.WithHooks(m, newRequestCounter(prometheus.WrapRegistererWith(prometheus.Labels{"client": name}, reg)))
+}
+
+// requestCounter counts the requests the client sent by kind
+// (hookline_kafka_requests_total{request="Produce"}): a broker's CPU goes
+// mostly with its request count, so requests per event are what to watch
+// when tuning linger, fetch waits and commit intervals.
+type requestCounter struct {
+	vec *prometheus.CounterVec
+	reg prometheus.Registerer
+	mu  sync.Mutex
+	// clients counts the open clients using the counter.
+	clients int
+	by      [256]prometheus.Counter // by request key, resolved on first use
+}
+
+func newRequestCounter(reg prometheus.Registerer) *requestCounter {
+	vec := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hookline_kafka_requests_total",
+		Help: "Requests sent to brokers, by request kind (answered or not)."}, []string{"request"})
+	return &requestCounter{vec: vec, reg: reg}
+}
+
+// OnNewClient implements kgo.HookNewClient. One set of options, and so
+// one counter, may serve several clients (a short-lived check client, then
+// the long-lived one): the counter is registered while any is open.
+func (c *requestCounter) OnNewClient(*kgo.Client) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.clients++; c.clients == 1 {
+		_ = c.reg.Register(c.vec)
+	}
+}
+
+// OnClientClosed implements kgo.HookClientClosed.
+func (c *requestCounter) OnClientClosed(*kgo.Client) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.clients--; c.clients == 0 {
+		c.reg.Unregister(c.vec)
+	}
+}
+
+// OnBrokerE2E implements kgo.HookBrokerE2E: it runs once per request.
+func (c *requestCounter) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, _ kgo.BrokerE2E) {
+	if key < 0 || int(key) >= len(c.by) {
+		return
+	}
+	c.mu.Lock()
+	ctr := c.by[key]
+	if ctr == nil {
+		name := kmsg.NameForKey(key)
+		if name == "" {
+			name = "Unknown"
+		}
+		ctr = c.vec.WithLabelValues(name)
+		c.by[key] = ctr
+	}
+	c.mu.Unlock()
+	ctr.Inc()
 }
 
 // gaugeRenamer registers collectors into its Registerer, but a gauge whose

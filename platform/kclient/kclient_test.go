@@ -140,6 +140,47 @@ func TestMetricsNames(t *testing.T) {
 	}
 }
 
+// TestRequestsCounted: hookline_kafka_requests_total counts each request
+// the client sends, by kind, while any client of its options is open.
+func TestRequestsCounted(t *testing.T) {
+	c := kafkatest.New(t)
+	tp := c.Topic(t, 1, nil)
+	reg := prometheus.NewRegistry()
+	metrics := kclient.Metrics(reg, "test")
+	// A short-lived client on the same options before the long-lived one
+	// (as the router's limits check) must not take the counter away.
+	c.Client(t, metrics).Close()
+	cl := c.Client(t, metrics, kgo.DefaultProduceTopic(tp))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for range 3 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "hookline_kafka_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "request" {
+					got[l.GetValue()] = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	// Sync produces of one record each: one Produce request apiece.
+	if got["Produce"] != 3 || got["Metadata"] < 1 {
+		t.Errorf("requests counted %v, want Produce 3 and Metadata at least 1", got)
+	}
+}
+
 func TestRetryBackoff(t *testing.T) {
 	for _, c := range []struct {
 		fails  int

@@ -85,6 +85,7 @@ func parseHWM(b []byte) (int64, error) {
 // Proc is a started process whose output goes to a log file.
 type Proc struct {
 	Name string
+	Bin  string // the binary's path
 	Log  string
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -111,7 +112,7 @@ func Start(name, bin string, args []string, env map[string]string, logDir string
 		f.Close()
 		return nil, fmt.Errorf("proc: starting %s: %w", name, err)
 	}
-	p := &Proc{Name: name, Log: logPath, cmd: cmd, done: make(chan struct{})}
+	p := &Proc{Name: name, Bin: bin, Log: logPath, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		f.Close()

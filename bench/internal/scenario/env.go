@@ -6,13 +6,17 @@
 package scenario
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net"
+	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -455,3 +459,103 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// profileDuring takes a CPU profile of each service for d, in the
+// background, when HOOKLINE_BENCH_PROFILES names a directory and the
+// services serve /debug/pprof (HOOKLINE_PPROF=true). It writes
+// <dir>/<name>.pprof; the returned wait reports when all are written.
+func (e *Env) profileDuring(d time.Duration, svcs ...*service) (wait func()) {
+	dir := os.Getenv("HOOKLINE_BENCH_PROFILES")
+	if dir == "" {
+		return func() {}
+	}
+	var wg sync.WaitGroup
+	for _, s := range svcs {
+		wg.Go(func() {
+			url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", s.ops, int(d.Seconds()))
+			resp, err := http.Get(url)
+			if err != nil {
+				e.logf("  profile %s: %v", s.Name, err)
+				return
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err == nil && resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("%s: %s", resp.Status, b)
+			}
+			if err == nil {
+				err = os.WriteFile(filepath.Join(dir, s.Name+".pprof"), b, 0o644)
+			}
+			if err != nil {
+				e.logf("  profile %s: %v", s.Name, err)
+			}
+		})
+	}
+	return wg.Wait
+}
+
+// kafkaRequests reads each service's hookline_kafka_requests_total from its
+// /metrics and returns the counts by "service request" (summed over the
+// service's clients).
+func kafkaRequests(svcs ...*service) (map[string]float64, error) {
+	out := map[string]float64{}
+	for _, s := range svcs {
+		resp, err := http.Get(s.ops + "/metrics")
+		if err != nil {
+			return nil, err
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		for line := range strings.Lines(string(b)) {
+			rest, ok := strings.CutPrefix(line, "hookline_kafka_requests_total{")
+			if !ok {
+				continue
+			}
+			labels, value, ok := strings.Cut(rest, "} ")
+			if !ok {
+				continue
+			}
+			_, req, ok := strings.Cut(labels, `request="`)
+			if !ok {
+				continue
+			}
+			req, _, _ = strings.Cut(req, `"`)
+			v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+			if err != nil {
+				return nil, fmt.Errorf("%s /metrics: %q: %w", s.Name, line, err)
+			}
+			out[s.role()+" "+req] += v
+		}
+	}
+	return out, nil
+}
+
+// role is the binary a service runs (producer, router, dispatcher).
+func (s *service) role() string { return filepath.Base(s.Bin) }
+
+// perEvent formats the requests of after less before, per event, largest
+// first.
+func perEvent(after, before map[string]float64, n int) string {
+	type kv struct {
+		k string
+		v float64
+	}
+	var all []kv
+	total := 0.0
+	for k, v := range after {
+		if d := (v - before[k]) / float64(n); d > 0 {
+			all = append(all, kv{k, d})
+			total += d
+		}
+	}
+	slices.SortFunc(all, func(a, b kv) int { return cmp.Compare(b.v, a.v) })
+	var b strings.Builder
+	fmt.Fprintf(&b, "%.3f in all", total)
+	for _, x := range all {
+		fmt.Fprintf(&b, ", %s %.3f", x.k, x.v)
+	}
+	return b.String()
+}

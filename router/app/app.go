@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -56,6 +57,8 @@ type Config struct {
 	RejectUnknownTypes bool          // dead-letter events of types without a schema
 	MaxPollRecords     int           // records per transaction; default 1000
 	BatchWait          time.Duration // least time between transaction starts; default 5 ms, 0 none
+	BusyBatchWait      time.Duration // BatchWait at BusyRate events/s or more; default 20 ms, 0 none
+	BusyRate           float64       // events/s; default 1000
 	Workers            int           // goroutines routing a batch; default GOMAXPROCS
 
 	SessionTimeout     time.Duration // default 45 s
@@ -91,6 +94,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.RejectUnknownTypes, "reject-unknown-types", false, "dead-letter events whose type is not in the event-type catalogue (hookline.event-types) as unknown_type (default: route them unvalidated)")
 	fs.IntVar(&c.MaxPollRecords, "max-poll-records", route.DefaultMaxPollRecords, "most records routed in one transaction")
 	fs.DurationVar(&c.BatchWait, "batch-wait", route.DefaultBatchWait, "least time between the starts of two transactions: a batch that would begin sooner keeps collecting events until then (or --max-poll-records); sparse events start at once; 0 never waits")
+	fs.DurationVar(&c.BusyBatchWait, "busy-batch-wait", route.DefaultBusyBatchWait, "--batch-wait while events arrive at --busy-rate or more: fewer, larger transactions under load (each costs the broker about the same whatever its size), for a little more latency; 0 keeps --batch-wait at every rate")
+	fs.Float64Var(&c.BusyRate, "busy-rate", route.DefaultBusyRate, "events/s (averaged over the last transactions) from which --busy-batch-wait applies")
 	fs.IntVar(&c.Workers, "workers", runtime.GOMAXPROCS(0), "goroutines that route a batch's events (deliveries are still produced in event order)")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", 45*time.Second, "consumer group session timeout; a crashed instance holds its partitions this long")
 	fs.DurationVar(&c.RebalanceTimeout, "rebalance-timeout", 60*time.Second, "consumer group rebalance timeout")
@@ -118,6 +123,12 @@ func (c *Config) Validate() error {
 	if c.BatchWait < 0 || c.BatchWait > time.Second {
 		return errors.New("--batch-wait must be between 0 and 1s")
 	}
+	if c.BusyBatchWait < 0 || c.BusyBatchWait > time.Second {
+		return errors.New("--busy-batch-wait must be between 0 and 1s")
+	}
+	if !(c.BusyRate > 0) || math.IsInf(c.BusyRate, 0) {
+		return errors.New("--busy-rate must be a positive number of events/s")
+	}
 	for _, d := range []time.Duration{c.SessionTimeout, c.RebalanceTimeout, c.TransactionTimeout, c.DrainTimeout} {
 		if d <= 0 {
 			return errors.New("timeouts must be positive")
@@ -140,6 +151,8 @@ func (c *Config) route() route.Config {
 		RejectUnknownTypes: c.RejectUnknownTypes,
 		MaxPollRecords:     c.MaxPollRecords,
 		BatchWait:          cmp.Or(c.BatchWait, -1), // 0 is no wait here, the default in route
+		BusyBatchWait:      cmp.Or(c.BusyBatchWait, -1),
+		BusyRate:           c.BusyRate,
 		Workers:            c.Workers,
 		SessionTimeout:     c.SessionTimeout,
 		RebalanceTimeout:   c.RebalanceTimeout,

@@ -73,6 +73,27 @@ func TestParse(t *testing.T) {
 		{name: "bad duration", env: map[string]string{"HOOKLINE_DRAIN_TIMEOUT": "soon"}, wantErr: "HOOKLINE_DRAIN_TIMEOUT"},
 		{name: "zero timeout", args: []string{"--session-timeout", "0s"}, wantErr: "timeouts"},
 		{name: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "logging"},
+		{
+			name: "busy cadence",
+			args: []string{"--busy-batch-wait", "30ms", "--busy-rate", "2500"},
+			check: func(t *testing.T, c *Config) {
+				r := c.route()
+				if r.BusyBatchWait != 30*time.Millisecond || r.BusyRate != 2500 {
+					t.Errorf("busy cadence %v at %v/s, want 30ms at 2500/s", r.BusyBatchWait, r.BusyRate)
+				}
+			},
+		},
+		{
+			name: "busy cadence off",
+			args: []string{"--busy-batch-wait", "0"},
+			check: func(t *testing.T, c *Config) {
+				if r := c.route(); r.BusyBatchWait >= 0 {
+					t.Errorf("--busy-batch-wait 0 gives route %v, want a negative (never used) wait", r.BusyBatchWait)
+				}
+			},
+		},
+		{name: "zero busy rate", args: []string{"--busy-rate", "0"}, wantErr: "--busy-rate"},
+		{name: "negative busy wait", args: []string{"--busy-batch-wait", "-1ms"}, wantErr: "--busy-batch-wait"},
 		{name: "unknown flag", args: []string{"--nope"}, wantErr: "nope"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected"},
 	}

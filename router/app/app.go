@@ -57,7 +57,7 @@ type Config struct {
 	RejectUnknownTypes bool          // dead-letter events of types without a schema
 	MaxPollRecords     int           // records per transaction; default 1000
 	BatchWait          time.Duration // least time between transaction starts; default 5 ms, 0 none
-	BusyBatchWait      time.Duration // BatchWait at BusyRate events/s or more; default 20 ms, 0 none
+	BusyBatchWait      time.Duration // BatchWait at BusyRate events/s or more; default 40 ms, 0 none
 	BusyRate           float64       // events/s; default 1000
 	Workers            int           // goroutines routing a batch; default GOMAXPROCS
 

@@ -9,8 +9,12 @@ import (
 
 func TestCatalogue(t *testing.T) {
 	c := registry.NewCatalogue()
-	if err := c.Validate("order.created", 0, []byte(`{}`)); !errors.Is(err, registry.ErrUnknownType) {
+	err := c.Validate("order.created", 0, []byte(`{}`))
+	if !errors.Is(err, registry.ErrUnknownType) {
 		t.Fatalf("unknown type: %v", err)
+	}
+	if want := `registry: unknown event type: "order.created" is not in the event-type catalogue`; err.Error() != want {
+		t.Errorf("unknown type: %q, want %q", err, want)
 	}
 	if err := c.Put("order.created", nil); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -470,6 +471,19 @@ func (e *Env) profileDuring(d time.Duration, svcs ...*service) (wait func()) {
 		return func() {}
 	}
 	var wg sync.WaitGroup
+	// The bench's own clients and receiver too.
+	if f, err := os.Create(filepath.Join(dir, "bench.pprof")); err != nil {
+		e.logf("  profile bench: %v", err)
+	} else if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		e.logf("  profile bench: %v", err)
+	} else {
+		wg.Go(func() {
+			time.Sleep(d)
+			pprof.StopCPUProfile()
+			f.Close()
+		})
+	}
 	for _, s := range svcs {
 		wg.Go(func() {
 			url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", s.ops, int(d.Seconds()))

@@ -130,7 +130,9 @@ func (e *Env) LiveAndLatency(ctx context.Context) (results.Scenario, results.Sce
 		Columns: []results.Column{{Key: "deliveries", Label: "deliveries"}, {Key: "accepted_rate", Label: "accepted/s"}, {Key: "rate", Label: "delivered/s"},
 			{Key: "cpu_ms", Label: "CPU ms/delivery (broker incl.)", Digits: 3}, {Key: "cpu_broker_ms", Label: "broker", Digits: 3},
 			{Key: "cpu_producer_ms", Label: "producer", Digits: 3}, {Key: "cpu_router_ms", Label: "router", Digits: 3}, {Key: "cpu_dispatcher_ms", Label: "dispatcher", Digits: 3},
-			{Key: "accept_p99_ms", Label: "202 p99 ms", Digits: 1}, {Key: "cpu_driver_ms", Label: "bench clients + receiver (not counted)", Digits: 3}},
+			{Key: "accept_p99_ms", Label: "202 p99 ms", Digits: 1},
+			{Key: "latency_p50_ms", Label: "POST to arrival p50 ms", Digits: 1}, {Key: "latency_p99_ms", Label: "p99 ms", Digits: 1},
+			{Key: "cpu_driver_ms", Label: "bench clients + receiver (not counted)", Digits: 3}},
 		Chart: results.Chart{Title: "Live: CPU per delivery by process", YLabel: "ms per delivery",
 			Metrics: []string{"cpu_producer_ms", "cpu_router_ms", "cpu_dispatcher_ms", "cpu_broker_ms", "cpu_ms"}, Labels: []string{"producer", "router", "dispatcher", "broker", "total"}},
 	}
@@ -265,6 +267,7 @@ func (e *Env) live(ctx context.Context, st *stack, n, clients int) ([]results.Ca
 		ferr    error
 		accepts []time.Duration
 		last202 time.Time
+		sent    = make([]time.Time, n) // by seq
 	)
 	// At about 2,000 events/s the run lasts about 4-5 s.
 	profiled := e.profileDuring(3*time.Second, svcs...)
@@ -278,6 +281,7 @@ func (e *Env) live(ctx context.Context, st *stack, n, clients int) ([]results.Ca
 					return
 				}
 				t0 := time.Now()
+				sent[i] = t0
 				_, err := postAccepted(ctx, st.api, event18(i))
 				t1 := time.Now()
 				mu.Lock()
@@ -318,17 +322,25 @@ func (e *Env) live(ctx context.Context, st *stack, n, clients int) ([]results.Ca
 	}
 	arr := e.Recv.Arrivals()
 	_, lastArrival, _ := span(arr, nil)
+	var lat []time.Duration // POST sent to arrival, under this load
+	for _, a := range arr {
+		if a.OK && a.Seq >= 0 && a.Seq < int64(n) && !sent[a.Seq].IsZero() {
+			lat = append(lat, a.At.Sub(sent[a.Seq]))
+		}
+	}
 	m := map[string]float64{"deliveries": float64(n), "accepted_rate": float64(n) / last202.Sub(start).Seconds(), "rate": rate(arr, nil),
 		"end_to_end_rate": float64(n) / lastArrival.Sub(start).Seconds(),
 		"cpu_producer_ms": per(d[0]), "cpu_router_ms": per(d[1]), "cpu_dispatcher_ms": per(d[2]), "cpu_ms": per(sum(d)),
 		"accept_p50_ms": ms(percentile(accepts, 0.5)), "accept_p99_ms": ms(percentile(accepts, 0.99)),
+		"latency_p50_ms": ms(percentile(lat, 0.5)), "latency_p99_ms": ms(percentile(lat, 0.99)),
 		// The bench's own clients and receiver share the machine; not
 		// part of the target.
 		"cpu_driver_ms": per(self1 - self0)}
 	if len(d) > 3 {
 		m["cpu_broker_ms"] = per(d[3])
 	}
-	e.logf("  live: %.0f accepted/s, %.0f delivered/s, %.3f ms CPU per delivery", m["accepted_rate"], m["rate"], m["cpu_ms"])
+	e.logf("  live: %.0f accepted/s, %.0f delivered/s, %.3f ms CPU per delivery, POST to arrival p50 %.1f ms p99 %.1f ms",
+		m["accepted_rate"], m["rate"], m["cpu_ms"], m["latency_p50_ms"], m["latency_p99_ms"])
 	return []results.Case{{Name: "hookline", Metrics: m}}, []results.Target{
 		results.NewTarget("delivered/s with 32 single-event clients", m["rate"], 3000, false, "/s"),
 		results.NewTarget("CPU per delivery, broker included", m["cpu_ms"], 0.6, true, "ms"),

@@ -104,19 +104,6 @@ var knownAttrs = map[string]bool{
 // whitespace is not kept); other data is carried as data_base64. It fails
 // when an extension reuses a reserved attribute name.
 func (e Event) MarshalJSON() ([]byte, error) {
-	return e.marshal(false)
-}
-
-// MarshalExact is MarshalJSON for Hookline's own records: JSON data that a
-// JSON encoder would rewrite (insignificant whitespace, or characters
-// encoding/json escapes such as '<', '>', '&') is carried in data_base64
-// instead, so decoding the result yields Data byte for byte. Raw-format
-// deliveries depend on this; webhook bodies use MarshalJSON.
-func (e *Event) MarshalExact() ([]byte, error) {
-	return e.marshal(true)
-}
-
-func (e *Event) marshal(exact bool) ([]byte, error) {
 	s := structured{
 		ID: e.ID, Source: e.Source, SpecVersion: e.SpecVersion, Type: e.Type,
 		DataContentType: e.DataContentType, DataSchema: e.DataSchema, Subject: e.Subject,
@@ -127,9 +114,9 @@ func (e *Event) marshal(exact bool) ([]byte, error) {
 	if len(e.Data) > 0 {
 		isJSON := e.DataIsJSON() && json.Valid(e.Data)
 		switch {
-		case isJSON && string(bytes.TrimSpace(e.Data)) == "null" && !exact:
+		case isJSON && string(bytes.TrimSpace(e.Data)) == "null":
 			// "data": null reads back as no data, so say that plainly.
-		case isJSON && (!exact || stableJSON(e.Data)):
+		case isJSON:
 			s.Data = json.RawMessage(e.Data)
 		default:
 			s.DataBase64 = base64.StdEncoding.EncodeToString(e.Data)
@@ -140,7 +127,7 @@ func (e *Event) marshal(exact bool) ([]byte, error) {
 	}
 	for k := range e.Extensions {
 		if knownAttrs[k] {
-			return nil, fmt.Errorf("event: extension %q reuses a reserved attribute name", k)
+			return nil, errReservedExtension(k)
 		}
 	}
 	// Extensions sit beside the known attributes at the top level.
@@ -159,16 +146,133 @@ func (e *Event) marshal(exact bool) ([]byte, error) {
 	return append(out, ext[1:]...), nil
 }
 
+func errReservedExtension(name string) error {
+	return fmt.Errorf("event: extension %q reuses a reserved attribute name", name)
+}
+
+// MarshalExact is MarshalJSON for Hookline's own records: JSON data that a
+// JSON encoder would rewrite (insignificant whitespace, or characters
+// encoding/json escapes such as '<', '>', '&') is carried in data_base64
+// instead, so decoding the result yields Data byte for byte. Raw-format
+// deliveries depend on this; webhook bodies use MarshalJSON.
+//
+// It writes the bytes json.Marshal would write for the structured struct
+// (field order, omitempty, HTML-safe string escaping), without
+// encoding/json: the router calls it once per event, and JSON data it has
+// proven stable needs no second pass to be compacted and escaped.
+func (e *Event) MarshalExact() ([]byte, error) {
+	embed := e.DataIsJSON() && stableJSON(e.Data)
+	n := len(e.ID) + len(e.Source) + len(e.SpecVersion) + len(e.Type) +
+		len(e.DataContentType) + len(e.DataSchema) + len(e.Subject) +
+		160 // the names, quotes and commas of every member, and the time
+	if embed {
+		n += len(e.Data)
+	} else {
+		n += base64.StdEncoding.EncodedLen(len(e.Data))
+	}
+	for k, v := range e.Extensions {
+		if knownAttrs[k] {
+			return nil, errReservedExtension(k)
+		}
+		n += len(k) + len(v) + 6
+	}
+
+	b := make([]byte, 0, n)
+	b = appendMember(b, `{"id":`, e.ID)
+	b = appendMember(b, `,"source":`, e.Source)
+	b = appendMember(b, `,"specversion":`, e.SpecVersion)
+	b = appendMember(b, `,"type":`, e.Type)
+	if e.DataContentType != "" {
+		b = appendMember(b, `,"datacontenttype":`, e.DataContentType)
+	}
+	if e.DataSchema != "" {
+		b = appendMember(b, `,"dataschema":`, e.DataSchema)
+	}
+	if e.Subject != "" {
+		b = appendMember(b, `,"subject":`, e.Subject)
+	}
+	if !e.Time.IsZero() {
+		// RFC 3339 text is digits and "-:.+TZ": nothing to escape.
+		b = append(b, `,"time":"`...)
+		b = e.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+		b = append(b, '"')
+	}
+	switch {
+	case len(e.Data) == 0:
+	case embed:
+		b = append(b, `,"data":`...)
+		b = append(b, e.Data...)
+	default:
+		// The base64 alphabet needs no escaping either.
+		b = append(b, `,"data_base64":"`...)
+		b = base64.StdEncoding.AppendEncode(b, e.Data)
+		b = append(b, '"')
+	}
+	if len(e.Extensions) > 0 { // Sorted allocates even for no keys
+		// Extensions sit beside the known attributes at the top level,
+		// in the sorted order json.Marshal writes a map in.
+		for _, k := range slices.Sorted(maps.Keys(e.Extensions)) {
+			b = append(b, ',')
+			b = appendString(b, k)
+			b = appendMember(b, ":", e.Extensions[k])
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendMember appends prefix and s as a JSON string.
+func appendMember(b []byte, prefix, s string) []byte {
+	return appendString(append(b, prefix...), s)
+}
+
+// appendString appends s as json.Marshal writes a string. Attributes are
+// nearly always plain ASCII, copied as they are; anything else is left to
+// encoding/json (control characters, invalid UTF-8, U+2028 and so on).
+func appendString(b []byte, s string) []byte {
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// notable marks the bytes stableJSON looks at; most bytes of a document
+// are none of them.
+var notable = [256]bool{'"': true, '\\': true, '<': true, '>': true, '&': true, 0xE2: true, ' ': true, '\t': true, '\n': true, '\r': true}
+
 // stableJSON reports whether b survives being embedded as "data" byte for
-// byte: encoding/json compacts and HTML-escapes a json.RawMessage, and a
-// null "data" reads back as no data.
+// byte: whether it is valid JSON that json.Marshal of a json.RawMessage
+// neither compacts (no whitespace outside strings) nor HTML-escapes (no
+// '<', '>', '&', U+2028 or U+2029), and is not null, which reads back as
+// no data. Like json.Valid, it does not check UTF-8 within strings.
 func stableJSON(b []byte) bool {
-	var compact, escaped bytes.Buffer
-	if err := json.Compact(&compact, b); err != nil {
+	if !json.Valid(b) || string(b) == "null" {
 		return false
 	}
-	json.HTMLEscape(&escaped, compact.Bytes())
-	return bytes.Equal(escaped.Bytes(), b) && string(b) != "null"
+	inString := false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if !notable[c] {
+			continue
+		}
+		switch {
+		case c == '<' || c == '>' || c == '&':
+			return false
+		case c == 0xE2 && i+2 < len(b) && b[i+1] == 0x80 && b[i+2]&^1 == 0xA8:
+			return false
+		case inString && c == '\\':
+			i++ // an escaped character is ASCII and never ends the string
+		case c == '"':
+			inString = !inString
+		case !inString && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			return false
+		}
+	}
+	return true
 }
 
 // UnmarshalJSON decodes a structured-mode CloudEvent without validating the

@@ -8,6 +8,12 @@
 //	go run ./bench/cmd/bench -quick            # a tenth of the sizes
 //	go run ./bench/cmd/bench -only 1,7         # some scenarios
 //	go run ./bench/cmd/bench -render           # BENCHMARKS.md and charts from the newest results
+//
+// For diagnosis: HOOKLINE_PPROF=true serves /debug/pprof on each binary's
+// ops port, and HOOKLINE_BENCH_PROFILES=<dir> then writes CPU profiles of
+// every process of the live scenario (8) to <dir>;
+// HOOKLINE_BENCH_ARRIVALS=<path> writes the arrivals of each drain of
+// scenarios 1-3 to <path>-<process>.
 package main
 
 import (

@@ -3,6 +3,7 @@ package scenario
 import (
 	"context"
 	"fmt"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -105,6 +106,16 @@ func (e *Env) drain(ctx context.Context, s *service, n int, limit time.Duration)
 	arr := e.Recv.Arrivals()
 	first, last, ok := span(arr, nil)
 	e.logf("  %s: %d delivered in %s", s.Name, ok, time.Since(start).Round(time.Millisecond))
+	// HOOKLINE_BENCH_ARRIVALS=<path> writes each arrival of a drain, as
+	// microseconds since the first and the endpoint, to <path>-<name>:
+	// how a drain's rate moved, and when each endpoint was done.
+	if f := os.Getenv("HOOKLINE_BENCH_ARRIVALS"); f != "" {
+		var b strings.Builder
+		for _, a := range arr {
+			fmt.Fprintf(&b, "%d %d\n", a.At.Sub(first).Microseconds(), a.Endpoint)
+		}
+		_ = os.WriteFile(f+"-"+s.Name, []byte(b.String()), 0o644)
+	}
 	return map[string]float64{
 		"deliveries":     float64(ok),
 		"queued":         float64(n),

@@ -241,33 +241,39 @@ type requestCounter struct {
 	vec *prometheus.CounterVec
 	reg prometheus.Registerer
 	mu  sync.Mutex
-	// clients counts the open clients using the counter.
-	clients int
+	// clients are the open clients using the counter (franz-go calls
+	// OnClientClosed at each Close, so a count could be closed twice).
+	clients map[*kgo.Client]struct{}
 	by      [256]prometheus.Counter // by request key, resolved on first use
 }
 
 func newRequestCounter(reg prometheus.Registerer) *requestCounter {
 	vec := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hookline_kafka_requests_total",
 		Help: "Requests sent to brokers, by request kind (answered or not)."}, []string{"request"})
-	return &requestCounter{vec: vec, reg: reg}
+	return &requestCounter{vec: vec, reg: reg, clients: map[*kgo.Client]struct{}{}}
 }
 
 // OnNewClient implements kgo.HookNewClient. One set of options, and so
 // one counter, may serve several clients (a short-lived check client, then
 // the long-lived one): the counter is registered while any is open.
-func (c *requestCounter) OnNewClient(*kgo.Client) {
+func (c *requestCounter) OnNewClient(cl *kgo.Client) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.clients++; c.clients == 1 {
+	if len(c.clients) == 0 {
 		_ = c.reg.Register(c.vec)
 	}
+	c.clients[cl] = struct{}{}
 }
 
 // OnClientClosed implements kgo.HookClientClosed.
-func (c *requestCounter) OnClientClosed(*kgo.Client) {
+func (c *requestCounter) OnClientClosed(cl *kgo.Client) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.clients--; c.clients == 0 {
+	if _, ok := c.clients[cl]; !ok {
+		return
+	}
+	delete(c.clients, cl)
+	if len(c.clients) == 0 {
 		c.reg.Unregister(c.vec)
 	}
 }

@@ -148,9 +148,12 @@ func TestRequestsCounted(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	metrics := kclient.Metrics(reg, "test")
 	// A short-lived client on the same options before the long-lived one
-	// (as the router's limits check) must not take the counter away.
-	c.Client(t, metrics).Close()
+	// (as the router's limits check) must not take the counter away, nor
+	// must closing it again (kafkatest closes it once more at cleanup).
+	short := c.Client(t, metrics)
+	short.Close()
 	cl := c.Client(t, metrics, kgo.DefaultProduceTopic(tp))
+	short.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for range 3 {
@@ -175,9 +178,10 @@ func TestRequestsCounted(t *testing.T) {
 			}
 		}
 	}
-	// Sync produces of one record each: one Produce request apiece.
-	if got["Produce"] != 3 || got["Metadata"] < 1 {
-		t.Errorf("requests counted %v, want Produce 3 and Metadata at least 1", got)
+	// Sync produces of one record each: one Produce request apiece, more
+	// if a broker asked for a retry.
+	if got["Produce"] < 3 || got["Metadata"] < 1 {
+		t.Errorf("requests counted %v, want Produce at least 3 and Metadata at least 1", got)
 	}
 }
 

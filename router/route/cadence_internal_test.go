@@ -54,4 +54,8 @@ func TestCadence(t *testing.T) {
 	if got := r.batchWait(3000); got != 5*time.Millisecond {
 		t.Errorf("BusyBatchWait off: batchWait(3000) = %v, want BatchWait", got)
 	}
+	r.cfg.BatchWait, r.cfg.BusyBatchWait = -1, 20*time.Millisecond
+	if got := r.batchWait(3000); got > 0 {
+		t.Errorf("no wait at all (BatchWait -1): batchWait(3000) = %v, want none", got)
+	}
 }

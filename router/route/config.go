@@ -3,6 +3,7 @@ package route
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"runtime"
 	"slices"
@@ -118,7 +119,8 @@ type Config struct {
 	// cut the broker's CPU per event to a third), while events at a lower
 	// rate keep the short wait and its latency. Default
 	// DefaultBusyBatchWait and DefaultBusyRate; a BusyBatchWait that is
-	// negative or not above BatchWait is never used.
+	// negative or not above BatchWait is never used, nor is it when
+	// BatchWait is negative (no wait at all).
 	BusyBatchWait time.Duration
 	BusyRate      float64
 	// SessionTimeout and RebalanceTimeout override franz-go's defaults
@@ -225,6 +227,8 @@ func (c Config) Validate() error {
 		return errors.New("route: max record bytes must be between 1 KiB and 1 GiB")
 	case c.Workers < 0:
 		return errors.New("route: workers must be positive")
+	case !(c.BusyRate > 0) || math.IsInf(c.BusyRate, 0):
+		return errors.New("route: busy rate must be a positive number of events/s")
 	case c.MaxPollRecords < 0:
 		return errors.New("route: max poll records must be positive")
 	case c.DrainTimeout < 0:

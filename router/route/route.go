@@ -345,15 +345,18 @@ func (r *Router) session(ctx context.Context) error {
 // the batch holds MaxPollRecords: the time and size bounds of a
 // transaction.
 //
-//   - A batch that begins within Config.BatchWait of the previous
-//     transaction's start (lastBegin) collects until BatchWait has passed
+// batchWait is the batch's time bound: Config.BatchWait, or
+// Config.BusyBatchWait under load (Router.batchWait).
+//
+//   - A batch that begins within batchWait of the previous
+//     transaction's start (lastBegin) collects until batchWait has passed
 //     since then.
 //   - A batch that begins later was either a trickle (the poll waited for
 //     it: it starts at once) or fetched while the router was busy with
 //     the previous transaction (behind). franz-go sends the next fetch only once a poll has taken
 //     the fetch it holds, so records that reached the broker after that
 //     fetch returned are still there: the batch takes in the next fetch
-//     too (at most BatchWait), instead of leaving them for one more
+//     too (at most batchWait), instead of leaving them for one more
 //     transaction.
 //
 // Fetch errors met while gathering are left for the next poll to report;
@@ -404,8 +407,9 @@ func (r *Router) gather(ctx context.Context, sess *kgo.GroupTransactSession, fet
 
 // batchWait is the time bound of the next batch: Config.BusyBatchWait
 // while events arrive at Config.BusyRate or more, else Config.BatchWait.
+// A router told never to wait (BatchWait negative) never does.
 func (r *Router) batchWait(rate float64) time.Duration {
-	if r.cfg.BusyBatchWait > r.cfg.BatchWait && rate >= r.cfg.BusyRate {
+	if r.cfg.BatchWait > 0 && r.cfg.BusyBatchWait > r.cfg.BatchWait && rate >= r.cfg.BusyRate {
 		return r.cfg.BusyBatchWait
 	}
 	return r.cfg.BatchWait
@@ -415,7 +419,8 @@ func (r *Router) batchWait(rate float64) time.Duration {
 // transactions it began: exponentially weighted averages of the records
 // each carried and of the time since the start of the one before. The
 // time is counted as at most a second, so that after a quiet spell a
-// burst is recognised within a few transactions.
+// burst is recognised soon: 3,000 events/s in transactions 5 ms apart
+// passes 1,000/s after about 17 of them, under a tenth of a second.
 type cadence struct{ records, seconds float64 }
 
 // cadenceWeight is the weight of the newest transaction in the averages.

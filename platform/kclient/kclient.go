@@ -227,10 +227,11 @@ func Logger(log *zap.Logger) kgo.Opt {
 // suffix, as hookline_kafka_buffered_fetch_records and
 // hookline_kafka_buffered_produce_records.
 func Metrics(reg prometheus.Registerer, name string) kgo.Opt {
+	reg = prometheus.WrapRegistererWith(prometheus.Labels{"client": name}, reg)
 	m := kprom.NewMetrics("hookline_kafka",
-		kprom.Registerer(&gaugeRenamer{Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"client": name}, reg)}),
+		kprom.Registerer(&gaugeRenamer{Registerer: reg}),
 		kprom.Gatherer(prometheus.NewRegistry()))
-	return kgo.WithHooks(m, newRequestCounter(prometheus.WrapRegistererWith(prometheus.Labels{"client": name}, reg)))
+	return kgo.WithHooks(m, newRequestCounter(reg))
 }
 
 // requestCounter counts the requests the client sent by kind
@@ -244,7 +245,6 @@ type requestCounter struct {
 	// clients are the open clients using the counter (franz-go calls
 	// OnClientClosed at each Close, so a count could be closed twice).
 	clients map[*kgo.Client]struct{}
-	by      [256]prometheus.Counter // by request key, resolved on first use
 }
 
 func newRequestCounter(reg prometheus.Registerer) *requestCounter {
@@ -280,21 +280,11 @@ func (c *requestCounter) OnClientClosed(cl *kgo.Client) {
 
 // OnBrokerE2E implements kgo.HookBrokerE2E: it runs once per request.
 func (c *requestCounter) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, _ kgo.BrokerE2E) {
-	if key < 0 || int(key) >= len(c.by) {
-		return
+	name := kmsg.NameForKey(key)
+	if name == "" {
+		name = "Unknown"
 	}
-	c.mu.Lock()
-	ctr := c.by[key]
-	if ctr == nil {
-		name := kmsg.NameForKey(key)
-		if name == "" {
-			name = "Unknown"
-		}
-		ctr = c.vec.WithLabelValues(name)
-		c.by[key] = ctr
-	}
-	c.mu.Unlock()
-	ctr.Inc()
+	c.vec.WithLabelValues(name).Inc()
 }
 
 // gaugeRenamer registers collectors into its Registerer, but a gauge whose

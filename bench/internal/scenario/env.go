@@ -486,17 +486,7 @@ func (e *Env) profileDuring(d time.Duration, svcs ...*service) (wait func()) {
 	}
 	for _, s := range svcs {
 		wg.Go(func() {
-			url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", s.ops, int(d.Seconds()))
-			resp, err := http.Get(url)
-			if err != nil {
-				e.logf("  profile %s: %v", s.Name, err)
-				return
-			}
-			defer resp.Body.Close()
-			b, err := io.ReadAll(resp.Body)
-			if err == nil && resp.StatusCode != http.StatusOK {
-				err = fmt.Errorf("%s: %s", resp.Status, b)
-			}
+			b, err := s.get(fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(d.Seconds())))
 			if err == nil {
 				err = os.WriteFile(filepath.Join(dir, s.Name+".pprof"), b, 0o644)
 			}
@@ -514,12 +504,7 @@ func (e *Env) profileDuring(d time.Duration, svcs ...*service) (wait func()) {
 func kafkaRequests(svcs ...*service) (map[string]float64, error) {
 	out := map[string]float64{}
 	for _, s := range svcs {
-		resp, err := http.Get(s.ops + "/metrics")
-		if err != nil {
-			return nil, err
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		b, err := s.get("/metrics")
 		if err != nil {
 			return nil, err
 		}
@@ -545,6 +530,21 @@ func kafkaRequests(svcs ...*service) (map[string]float64, error) {
 		}
 	}
 	return out, nil
+}
+
+// get reads path from the service's ops server; any answer but 200 is an
+// error.
+func (s *service) get(path string) ([]byte, error) {
+	resp, err := http.Get(s.ops + path)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%s %s: %s: %s", s.Name, path, resp.Status, b)
+	}
+	return b, err
 }
 
 // role is the binary a service runs (producer, router, dispatcher).

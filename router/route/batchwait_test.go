@@ -1,6 +1,8 @@
 package route_test
 
 import (
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -207,4 +209,75 @@ func TestBusyBatchWait(t *testing.T) {
 			routetest.Eventually(t, 30*time.Second, "the third event committed once the busy time bound passed", committed(3, 3))
 		})
 	}
+}
+
+// batchReads counts the record batches the router's client read from
+// fetch responses for one topic.
+type batchReads struct {
+	topic string
+	n     atomic.Int64
+}
+
+func (b *batchReads) OnFetchBatchRead(_ kgo.BrokerMetadata, topic string, _ int32, _ kgo.FetchBatchMetrics) {
+	if topic == b.topic {
+		b.n.Add(1)
+	}
+}
+
+// TestBusyBatchSettles: during a busy wait the router does not fetch each
+// event as it arrives; the events settle at the broker and the batch takes
+// them at the end, all in one transaction.
+func TestBusyBatchSettles(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 1)
+	h.putSubs(t, routetest.Sub("all", "", "*"))
+	cfg := h.config(t)
+	cfg.BatchWait = 200 * time.Millisecond // real, as is the catch-up after the busy wait
+	cfg.BusyBatchWait = time.Hour          // only the test's timer ends it
+	cfg.BusyRate = 1e-9                    // busy from the first measure on
+	// The router settles only when the wait is not expected to fill the
+	// batch: an hour at the rate it measures here must not.
+	cfg.MaxPollRecords = 1 << 30
+	reads := &batchReads{topic: h.source}
+	cfg.ClientOpts = append(cfg.ClientOpts, kgo.WithHooks(reads))
+	busy := make(chan struct{}, 16)
+	fire := make(chan time.Time, 1)
+	after := func(d time.Duration) <-chan time.Time {
+		if d >= 30*time.Minute {
+			busy <- struct{}{}
+			return fire
+		}
+		return time.After(d)
+	}
+	rec := newCounter()
+	h.start(t, cfg, route.WithRecorder(rec), route.WithAfter(after))
+	committed := func(commits, events int) func() bool {
+		return func() bool { s := rec.snapshot(); return s.commits == commits && s.events == events }
+	}
+	for i, key := range []string{"first", "second"} {
+		routetest.Produce(t, h.cl, routetest.Binary(h.source, routetest.Payment(key, 1)))
+		routetest.Eventually(t, 30*time.Second, key+" event committed", committed(i+1, i+1))
+	}
+	routetest.Produce(t, h.cl, routetest.Binary(h.source, routetest.Payment("third", 1)))
+	select {
+	case <-busy:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the third event did not wait for BusyBatchWait; %+v", rec.snapshot())
+	}
+	before := reads.n.Load()
+	for i := range 5 { // five batches, well apart: polling would fetch each alone
+		time.Sleep(20 * time.Millisecond)
+		routetest.Produce(t, h.cl, routetest.Binary(h.source, routetest.Payment(fmt.Sprintf("late-%d", i), 1)))
+	}
+	time.Sleep(50 * time.Millisecond)
+	// The one fetch the client had sent when the wait began returns with
+	// the first of them; nothing more is fetched until the wait ends.
+	if during := reads.n.Load() - before; during > 2 {
+		t.Errorf("the router read %d batches of events while the busy wait lasted, want at most 2: it fetched events as they arrived", during)
+	}
+	if s := rec.snapshot(); s.commits != 2 {
+		t.Fatalf("committed %d transactions before the busy time bound passed, want 2", s.commits)
+	}
+	fire <- time.Now()
+	routetest.Eventually(t, 30*time.Second, "the six events committed in one transaction", committed(3, 8))
 }

@@ -7,7 +7,8 @@ import (
 
 // TestCadence: the rate estimate follows a steady rate, recognises a burst
 // after a quiet spell within a few transactions, and batchWait picks
-// BusyBatchWait from BusyRate on.
+// BusyBatchWait from BusyRate on, settling (Router.settle) unless the
+// wait would fill the batch.
 func TestCadence(t *testing.T) {
 	var steady cadence
 	for range 50 {
@@ -41,21 +42,30 @@ func TestCadence(t *testing.T) {
 		t.Errorf("no transactions: rate %v, want 0", r)
 	}
 
-	r := &Router{cfg: Config{BatchWait: 5 * time.Millisecond, BusyBatchWait: 20 * time.Millisecond, BusyRate: 1000}}
+	// 1,000 records fill a batch: at 20 ms, 50,000 events/s would.
+	r := &Router{cfg: Config{BatchWait: 5 * time.Millisecond, BusyBatchWait: 20 * time.Millisecond, BusyRate: 1000, MaxPollRecords: 1000}}
 	for _, c := range []struct {
-		rate float64
-		want time.Duration
-	}{{0, 5 * time.Millisecond}, {999, 5 * time.Millisecond}, {1000, 20 * time.Millisecond}, {3000, 20 * time.Millisecond}} {
-		if got := r.batchWait(c.rate); got != c.want {
-			t.Errorf("batchWait(%v) = %v, want %v", c.rate, got, c.want)
+		rate   float64
+		want   time.Duration
+		settle bool
+	}{
+		{0, 5 * time.Millisecond, false},
+		{999, 5 * time.Millisecond, false},
+		{1000, 20 * time.Millisecond, true},
+		{3000, 20 * time.Millisecond, true},
+		{49000, 20 * time.Millisecond, true},
+		{50000, 20 * time.Millisecond, false}, // the wait would fill the batch: poll
+	} {
+		if got, settle := r.batchWait(c.rate); got != c.want || settle != c.settle {
+			t.Errorf("batchWait(%v) = %v, settle %v; want %v, settle %v", c.rate, got, settle, c.want, c.settle)
 		}
 	}
 	r.cfg.BusyBatchWait = -1
-	if got := r.batchWait(3000); got != 5*time.Millisecond {
-		t.Errorf("BusyBatchWait off: batchWait(3000) = %v, want BatchWait", got)
+	if got, settle := r.batchWait(3000); got != 5*time.Millisecond || settle {
+		t.Errorf("BusyBatchWait off: batchWait(3000) = %v, settle %v; want BatchWait, no settling", got, settle)
 	}
 	r.cfg.BatchWait, r.cfg.BusyBatchWait = -1, 20*time.Millisecond
-	if got := r.batchWait(3000); got > 0 {
-		t.Errorf("no wait at all (BatchWait -1): batchWait(3000) = %v, want none", got)
+	if got, settle := r.batchWait(3000); got > 0 || settle {
+		t.Errorf("no wait at all (BatchWait -1): batchWait(3000) = %v, settle %v; want none", got, settle)
 	}
 }

@@ -117,7 +117,10 @@ type Config struct {
 	// starts). Under load a longer wait means fewer, larger transactions
 	// (at about 3,000 events/s on a 2-core machine, 40 ms instead of 5 ms
 	// cut the broker's CPU per event to a third), while events at a lower
-	// rate keep the short wait and its latency. Default
+	// rate keep the short wait and its latency. During a busy wait the
+	// router does not fetch the batch's events as they arrive: they
+	// settle at the broker and come in about two fetches at its end,
+	// unless the wait is expected to fill the batch (Router.settle). Default
 	// DefaultBusyBatchWait and DefaultBusyRate; a BusyBatchWait that is
 	// negative or not above BatchWait is never used, nor is it when
 	// BatchWait is negative (no wait at all).

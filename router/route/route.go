@@ -272,7 +272,8 @@ func (r *Router) session(ctx context.Context) error {
 			return nil
 		}
 		if !fetches.Empty() {
-			fetches = r.gather(ctx, sess, fetches, lastBegin, behind, r.batchWait(pace.rate()))
+			wait, settle := r.batchWait(pace.rate())
+			fetches = r.gather(ctx, sess, fetches, lastBegin, behind, wait, settle)
 		}
 		var fetchErr error
 		fetches.EachError(func(t string, p int32, err error) {
@@ -350,7 +351,9 @@ func (r *Router) session(ctx context.Context) error {
 //
 //   - A batch that begins within batchWait of the previous
 //     transaction's start (lastBegin) collects until batchWait has passed
-//     since then.
+//     since then: polling as events arrive, or, when settle is set,
+//     letting them settle at the broker and fetching them at the end
+//     (Router.settle).
 //   - A batch that begins later was either a trickle (the poll waited for
 //     it: it starts at once) or fetched while the router was busy with
 //     the previous transaction (behind). franz-go sends the next fetch only once a poll has taken
@@ -361,7 +364,7 @@ func (r *Router) session(ctx context.Context) error {
 //
 // Fetch errors met while gathering are left for the next poll to report;
 // records that came with them are kept.
-func (r *Router) gather(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches, lastBegin time.Time, behind bool, batchWait time.Duration) kgo.Fetches {
+func (r *Router) gather(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches, lastBegin time.Time, behind bool, batchWait time.Duration, settle bool) kgo.Fetches {
 	n := fetches.NumRecords()
 	if batchWait <= 0 || n >= r.cfg.MaxPollRecords {
 		return fetches
@@ -375,6 +378,9 @@ func (r *Router) gather(ctx context.Context, sess *kgo.GroupTransactSession, fet
 			return fetches
 		}
 		wait, catchUp = batchWait, true
+	}
+	if settle && !catchUp {
+		return r.settle(ctx, sess, fetches, n, wait)
 	}
 	gctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -391,13 +397,7 @@ func (r *Router) gather(ctx context.Context, sess *kgo.GroupTransactSession, fet
 		if more.IsClientClosed() {
 			break
 		}
-		more.EachPartition(func(p kgo.FetchTopicPartition) {
-			if len(p.Records) > 0 {
-				p.Err = nil
-				fetches = append(fetches, kgo.Fetch{Topics: []kgo.FetchTopic{{Topic: p.Topic, Partitions: []kgo.FetchPartition{p.FetchPartition}}}})
-				n += len(p.Records)
-			}
-		})
+		fetches, n = keepRecords(fetches, n, more)
 		if gctx.Err() != nil || catchUp && more.NumRecords() > 0 {
 			break
 		}
@@ -405,14 +405,72 @@ func (r *Router) gather(ctx context.Context, sess *kgo.GroupTransactSession, fet
 	return fetches
 }
 
+// settle is gather's wait under load. Polling as events arrive costs a
+// fetch for every few of them (the client sends the next fetch as soon as
+// a poll takes the last, and the broker answers it with the first event
+// that follows), and a fetch costs the broker and the router about the
+// same whatever it carries. Instead the router sleeps through the wait:
+// the client holds at most the one fetch it had sent, and the rest of the
+// batch settles at the broker. Then it takes what the client holds, which
+// sends the next fetch, and takes that one too (waiting at most
+// Config.BatchWait for it): about two fetches per batch instead of one
+// per few events. Router.batchWait asks for this only when the wait is
+// not expected to fill the batch, as polling ends a full batch sooner.
+func (r *Router) settle(ctx context.Context, sess *kgo.GroupTransactSession, fetches kgo.Fetches, n int, wait time.Duration) kgo.Fetches {
+	select {
+	case <-r.after(wait):
+	case <-ctx.Done():
+		return fetches
+	}
+	held := sess.PollRecords(nil, r.cfg.MaxPollRecords-n) // nil: only what the client holds
+	if held.IsClientClosed() || held.NumRecords() == 0 {
+		return fetches // nothing arrived, or it comes with the next poll
+	}
+	fetches, n = keepRecords(fetches, n, held)
+	if n >= r.cfg.MaxPollRecords {
+		return fetches
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	timer := r.after(r.cfg.BatchWait)
+	go func() { // ends with settle at the latest (cancel is deferred)
+		select {
+		case <-timer:
+			cancel()
+		case <-cctx.Done():
+		}
+	}()
+	more := sess.PollRecords(cctx, r.cfg.MaxPollRecords-n)
+	if !more.IsClientClosed() {
+		fetches, _ = keepRecords(fetches, n, more)
+	}
+	return fetches
+}
+
+// keepRecords appends to fetches the partitions of more that carry
+// records, without their errors (gather leaves those for the next poll),
+// and returns n plus the records added.
+func keepRecords(fetches kgo.Fetches, n int, more kgo.Fetches) (kgo.Fetches, int) {
+	more.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) > 0 {
+			p.Err = nil
+			fetches = append(fetches, kgo.Fetch{Topics: []kgo.FetchTopic{{Topic: p.Topic, Partitions: []kgo.FetchPartition{p.FetchPartition}}}})
+			n += len(p.Records)
+		}
+	})
+	return fetches, n
+}
+
 // batchWait is the time bound of the next batch: Config.BusyBatchWait
 // while events arrive at Config.BusyRate or more, else Config.BatchWait.
-// A router told never to wait (BatchWait negative) never does.
-func (r *Router) batchWait(rate float64) time.Duration {
+// A router told never to wait (BatchWait negative) never does. settle
+// reports that the batch may sleep through a busy wait (Router.settle):
+// at the rate measured, the wait is not expected to fill it.
+func (r *Router) batchWait(rate float64) (wait time.Duration, settle bool) {
 	if r.cfg.BatchWait > 0 && r.cfg.BusyBatchWait > r.cfg.BatchWait && rate >= r.cfg.BusyRate {
-		return r.cfg.BusyBatchWait
+		return r.cfg.BusyBatchWait, rate*r.cfg.BusyBatchWait.Seconds() < float64(r.cfg.MaxPollRecords)
 	}
-	return r.cfg.BatchWait
+	return r.cfg.BatchWait, false
 }
 
 // cadence estimates the rate at which events reach the router from the

@@ -84,9 +84,20 @@ func endpointBase(prefix string) int {
 // delivered, with "complete" 0.
 func (e *Env) drain(ctx context.Context, s *service, n int, limit time.Duration) (map[string]float64, error) {
 	start := time.Now()
+	// HOOKLINE_BENCH_PROFILES: a Hookline service is profiled for two
+	// seconds once it has had one to start.
+	profiled := make(chan struct{})
+	go func() {
+		defer close(profiled)
+		if s.ops != "" && time.Since(start) < time.Second {
+			time.Sleep(time.Second - time.Since(start))
+			e.profileDuring(2*time.Second, s)()
+		}
+	}()
 	wctx, cancel := context.WithTimeout(ctx, limit)
 	got, err := e.Recv.WaitOK(wctx, int64(n), 90*time.Second)
 	cancel()
+	<-profiled
 	complete := 1.0
 	if err != nil {
 		if ctx.Err() != nil || wctx.Err() == nil || got < 2 {

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/hookline/hookline/bench/internal/proc"
 	"github.com/hookline/hookline/bench/internal/receiver"
 	"github.com/hookline/hookline/bench/internal/results"
 	"github.com/hookline/hookline/schemas/event"
@@ -84,6 +86,7 @@ func endpointBase(prefix string) int {
 // delivered, with "complete" 0.
 func (e *Env) drain(ctx context.Context, s *service, n int, limit time.Duration) (map[string]float64, error) {
 	start := time.Now()
+	broker0, brokerErr := e.brokerCPU()
 	// HOOKLINE_BENCH_PROFILES: a Hookline service is profiled for two
 	// seconds once it has had one to start.
 	profiled := make(chan struct{})
@@ -114,6 +117,10 @@ func (e *Env) drain(ctx context.Context, s *service, n int, limit time.Duration)
 	if err != nil {
 		return nil, err
 	}
+	broker1, err := e.brokerCPU()
+	if brokerErr == nil {
+		brokerErr = err
+	}
 	arr := e.Recv.Arrivals()
 	first, last, ok := span(arr, nil)
 	e.logf("  %s: %d delivered in %s", s.Name, ok, time.Since(start).Round(time.Millisecond))
@@ -127,7 +134,7 @@ func (e *Env) drain(ctx context.Context, s *service, n int, limit time.Duration)
 		}
 		_ = os.WriteFile(f+"-"+s.Name, []byte(b.String()), 0o644)
 	}
-	return map[string]float64{
+	m := map[string]float64{
 		"deliveries":     float64(ok),
 		"queued":         float64(n),
 		"complete":       complete,
@@ -138,7 +145,23 @@ func (e *Env) drain(ctx context.Context, s *service, n int, limit time.Duration)
 		"rss_mib":        mib(rss),
 		"requests":       float64(len(arr)),
 		"duplicate_rate": float64(len(arr)-ok) / float64(ok),
-	}, nil
+	}
+	if brokerErr == nil && e.BrokerPID != 0 {
+		// The broker's CPU over the drain, whatever the consumer made it
+		// do (fetches, commits, attempt records): on 2 cores it is CPU
+		// the consumer's rate competes with.
+		m["cpu_broker_s"] = (broker1 - broker0).Seconds()
+		m["cpu_broker_us"] = us(broker1-broker0) / float64(ok)
+	}
+	return m, nil
+}
+
+// brokerCPU is the broker's CPU time so far, or 0 when its pid is unknown.
+func (e *Env) brokerCPU() (time.Duration, error) {
+	if e.BrokerPID == 0 {
+		return 0, nil
+	}
+	return proc.CPU(e.BrokerPID)
 }
 
 // cutShort notes the runs of sc that a drain limit cut short.
@@ -205,8 +228,9 @@ func (e *Env) Instant(ctx context.Context, windowBytes int64) results.Scenario {
 	sc := results.Scenario{ID: "issue11-1-instant", Issue: 11, Title: "Instant receiver: dispatcher vs naive consumer",
 		Workload: fmt.Sprintf("%s queued deliveries of 1 KiB events, %d subscriptions (format %s) spread evenly over %d partitions, a receiver that answers 204 at once. "+
 			"The dispatcher (defaults, signing every request and producing an attempt record per attempt) and the naive franz-go consumer of `bench/internal/naive` (a goroutine per partition, serial POSTs, no signing, no attempt log, commit per poll) drain the same topic, each in a group of its own, twice each in the order dispatcher, naive, naive, dispatcher; each side's figures are over its two drains. "+
-			"CPU is each process's user+system time from its start until the last delivery arrived, divided by the deliveries.", results.Itoa(n), subsIssue11, e.Format, partitions),
-		Columns: cols11,
+			"CPU is each process's user+system time from its start until the last delivery arrived, divided by the deliveries. "+
+			"Beside it, not in the targets, the broker's CPU over each drain per delivery: what the consumer's fetches, commits and (for the dispatcher) attempt records cost Kafka, on the same 2 cores.", results.Itoa(n), subsIssue11, e.Format, partitions),
+		Columns: append(slices.Clone(cols11), results.Column{Key: "cpu_broker_us", Label: "broker CPU µs/delivery", Digits: 1}),
 		Chart:   results.Chart{Title: "Instant receiver: CPU per delivery", YLabel: "CPU µs per delivery", Metrics: []string{"cpu_us"}},
 	}
 	prefix := e.prefix("i11-instant")
@@ -260,6 +284,9 @@ func combineDrains(ds ...map[string]float64) map[string]float64 {
 		for _, k := range []string{"deliveries", "queued", "seconds", "cpu_s", "requests"} {
 			out[k] += d[k]
 		}
+		if b, ok := d["cpu_broker_s"]; ok {
+			out["cpu_broker_s"] += b
+		}
 		out["rss_mib"] = max(out["rss_mib"], d["rss_mib"])
 		out["complete"] = min(out["complete"], d["complete"])
 	}
@@ -269,6 +296,9 @@ func combineDrains(ds ...map[string]float64) map[string]float64 {
 	if out["deliveries"] > 0 {
 		out["cpu_us"] = out["cpu_s"] * 1e6 / out["deliveries"]
 		out["duplicate_rate"] = (out["requests"] - out["deliveries"]) / out["deliveries"]
+		if b, ok := out["cpu_broker_s"]; ok {
+			out["cpu_broker_us"] = b * 1e6 / out["deliveries"]
+		}
 	}
 	return out
 }

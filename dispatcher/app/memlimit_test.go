@@ -30,3 +30,22 @@ func TestMemoryLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestGCPercent: under its own memory limit the dispatcher raises GOGC,
+// unless GOGC is set.
+func TestGCPercent(t *testing.T) {
+	env := func(gogc string) func(string) string {
+		return func(k string) string {
+			if k == "GOGC" {
+				return gogc
+			}
+			return ""
+		}
+	}
+	if got := gcPercent(env("")); got != gcPercentUnderLimit {
+		t.Errorf("GOGC unset: %d, want %d", got, gcPercentUnderLimit)
+	}
+	if got := gcPercent(env("50")); got != 0 {
+		t.Errorf("GOGC=50: %d, want 0 (the runtime's GOGC stays)", got)
+	}
+}

@@ -203,6 +203,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	ok := send("alice@example.com")
 	okDelivery := record.DeliveryID("urn:hookline:producer", ok, subID)
 	proctest.Eventually(t, 60*time.Second, "the second event at the receiver", func() bool { return recv.deliveredTimes(okDelivery) == 1 })
+	// The overview counts attempt records, which the dispatcher writes
+	// up to a tenth of a second after the POST.
+	proctest.Eventually(t, 60*time.Second, "the second event's attempt record", func() bool {
+		var at struct {
+			Total int `json:"total"`
+		}
+		s.call(t, "GET", "/v1/attempts?event_id="+ok, nil, &at)
+		return at.Total == 1
+	})
 
 	b := &page{t: t, ctx: ctx, dir: shots}
 

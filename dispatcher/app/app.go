@@ -125,8 +125,9 @@ func (c *Config) memoryLimit(getenv func(string) string) int64 {
 // between collections (Go's default is twice), since the limit, not
 // GOGC, is what bounds memory. Draining a backlog into an instant
 // receiver (BenchmarkDispatch) it cut the process's CPU per delivery by
-// about 4%; peak RSS with a 200,000-delivery backlog (bench scenario 3)
-// went from 121-127 to 132-134 MiB under the default 128 MiB limit.
+// about 4%; peak RSS with a 200,000-delivery backlog (bench scenario 3,
+// two runs each on a warm broker) went from 124-125 to 135-137 MiB under
+// the default 128 MiB limit.
 const gcPercentUnderLimit = 200
 
 // gcPercent returns the GOGC to set alongside the dispatcher's own

@@ -17,7 +17,7 @@ const maxPendingAttempts = 10_000
 
 // The writer lets attempt records gather for up to attemptLinger, or
 // until attemptBatch of them wait, before it hands them to the client.
-// They are a log beside the deliveries, so a few milliseconds cost no
+// They are a log beside the deliveries, so a tenth of a second costs no
 // delivery anything, and the client's own linger (1 ms, kept short for
 // the records jobs wait on) would otherwise send them in as many produce
 // requests as there are bursts of answers: under load, hundreds a

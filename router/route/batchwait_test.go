@@ -211,16 +211,72 @@ func TestBusyBatchWait(t *testing.T) {
 	}
 }
 
-// batchReads counts the record batches the router's client read from
-// fetch responses for one topic.
-type batchReads struct {
-	topic string
-	n     atomic.Int64
+// fetchReads counts the fetch responses the router's client read.
+type fetchReads struct{ n atomic.Int64 }
+
+func (f *fetchReads) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, err error) {
+	if key == 1 && err == nil { // Fetch
+		f.n.Add(1)
+	}
 }
 
-func (b *batchReads) OnFetchBatchRead(_ kgo.BrokerMetadata, topic string, _ int32, _ kgo.FetchBatchMetrics) {
-	if topic == b.topic {
-		b.n.Add(1)
+// busyHarness starts a router whose busy wait (busyWait, longer than a
+// second) is only ever ended by the test (fire), busy from its first measure of the rate on, with a real
+// catch-up bound after the wait (BatchWait, 200 ms). busy receives a
+// value each time a batch begins a busy wait. Two transactions give the
+// router its first measure of the rate; quiet spaces them so that the
+// rate measured is about one event a second.
+func busyHarness(t *testing.T, busyWait time.Duration, maxPoll int, quiet time.Duration, hooks ...kgo.Hook) (h *harness, rec *counter, busy chan struct{}, fire chan time.Time) {
+	t.Helper()
+	h = newHarness(t, 1)
+	h.putSubs(t, routetest.Sub("all", "", "*"))
+	cfg := h.config(t)
+	cfg.BatchWait = 200 * time.Millisecond
+	cfg.BusyBatchWait = busyWait
+	cfg.BusyRate = 1e-9
+	cfg.MaxPollRecords = maxPoll
+	for _, hk := range hooks {
+		cfg.ClientOpts = append(cfg.ClientOpts, kgo.WithHooks(hk))
+	}
+	busy, fire = make(chan struct{}, 16), make(chan time.Time, 1)
+	after := func(d time.Duration) <-chan time.Time {
+		if d > busyWait/2 {
+			busy <- struct{}{}
+			return fire
+		}
+		return time.After(d)
+	}
+	rec = newCounter()
+	h.start(t, cfg, route.WithRecorder(rec), route.WithAfter(after))
+	for i, key := range []string{"first", "second"} {
+		if i > 0 {
+			time.Sleep(quiet)
+		}
+		routetest.Produce(t, h.cl, routetest.Binary(h.source, routetest.Payment(key, 1)))
+		routetest.Eventually(t, 30*time.Second, key+" event committed", committedN(rec, i+1, i+1))
+	}
+	return h, rec, busy, fire
+}
+
+func committedN(rec *counter, commits, events int) func() bool {
+	return func() bool { s := rec.snapshot(); return s.commits == commits && s.events == events }
+}
+
+// lateEvents produces n events, each alone, 20 ms apart.
+func lateEvents(t *testing.T, h *harness, n int) {
+	t.Helper()
+	for i := range n {
+		time.Sleep(20 * time.Millisecond)
+		routetest.Produce(t, h.cl, routetest.Binary(h.source, routetest.Payment(fmt.Sprintf("late-%d", i), 1)))
+	}
+}
+
+func waitBusy(t *testing.T, busy chan struct{}, rec *counter) {
+	t.Helper()
+	select {
+	case <-busy:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the third event did not wait for BusyBatchWait; %+v", rec.snapshot())
 	}
 }
 
@@ -229,55 +285,45 @@ func (b *batchReads) OnFetchBatchRead(_ kgo.BrokerMetadata, topic string, _ int3
 // them at the end, all in one transaction.
 func TestBusyBatchSettles(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, 1)
-	h.putSubs(t, routetest.Sub("all", "", "*"))
-	cfg := h.config(t)
-	cfg.BatchWait = 200 * time.Millisecond // real, as is the catch-up after the busy wait
-	cfg.BusyBatchWait = time.Hour          // only the test's timer ends it
-	cfg.BusyRate = 1e-9                    // busy from the first measure on
+	fetches := &fetchReads{}
 	// The router settles only when the wait is not expected to fill the
 	// batch: an hour at the rate it measures here must not.
-	cfg.MaxPollRecords = 1 << 30
-	reads := &batchReads{topic: h.source}
-	cfg.ClientOpts = append(cfg.ClientOpts, kgo.WithHooks(reads))
-	busy := make(chan struct{}, 16)
-	fire := make(chan time.Time, 1)
-	after := func(d time.Duration) <-chan time.Time {
-		if d >= 30*time.Minute {
-			busy <- struct{}{}
-			return fire
-		}
-		return time.After(d)
-	}
-	rec := newCounter()
-	h.start(t, cfg, route.WithRecorder(rec), route.WithAfter(after))
-	committed := func(commits, events int) func() bool {
-		return func() bool { s := rec.snapshot(); return s.commits == commits && s.events == events }
-	}
-	for i, key := range []string{"first", "second"} {
-		routetest.Produce(t, h.cl, routetest.Binary(h.source, routetest.Payment(key, 1)))
-		routetest.Eventually(t, 30*time.Second, key+" event committed", committed(i+1, i+1))
-	}
+	h, rec, busy, fire := busyHarness(t, time.Hour, 1<<30, 0, fetches)
 	routetest.Produce(t, h.cl, routetest.Binary(h.source, routetest.Payment("third", 1)))
-	select {
-	case <-busy:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("the third event did not wait for BusyBatchWait; %+v", rec.snapshot())
-	}
-	before := reads.n.Load()
-	for i := range 5 { // five batches, well apart: polling would fetch each alone
-		time.Sleep(20 * time.Millisecond)
-		routetest.Produce(t, h.cl, routetest.Binary(h.source, routetest.Payment(fmt.Sprintf("late-%d", i), 1)))
-	}
+	waitBusy(t, busy, rec)
+	before := fetches.n.Load()
+	lateEvents(t, h, 5) // polling would fetch each alone
 	time.Sleep(50 * time.Millisecond)
 	// The one fetch the client had sent when the wait began returns with
 	// the first of them; nothing more is fetched until the wait ends.
-	if during := reads.n.Load() - before; during > 2 {
-		t.Errorf("the router read %d batches of events while the busy wait lasted, want at most 2: it fetched events as they arrived", during)
+	if during := fetches.n.Load() - before; during > 2 {
+		t.Errorf("the router read %d fetch responses while the busy wait lasted, want at most 2: it fetched events as they arrived", during)
 	}
 	if s := rec.snapshot(); s.commits != 2 {
 		t.Fatalf("committed %d transactions before the busy time bound passed, want 2", s.commits)
 	}
 	fire <- time.Now()
-	routetest.Eventually(t, 30*time.Second, "the six events committed in one transaction", committed(3, 8))
+	routetest.Eventually(t, 30*time.Second, "the six events committed in one transaction", committedN(rec, 3, 8))
+}
+
+// TestBusyBatchSettlesFull: a settled batch still holds at most
+// MaxPollRecords; the rest go in the next transaction.
+func TestBusyBatchSettlesFull(t *testing.T) {
+	t.Parallel()
+	// A second between the first two events: the router measures one
+	// event a second, so a 2 s wait is expected to bring 2 and a batch of
+	// 3 settles.
+	h, rec, busy, fire := busyHarness(t, 2*time.Second, 3, 1100*time.Millisecond)
+	routetest.Produce(t, h.cl, routetest.Binary(h.source, routetest.Payment("third", 1)))
+	waitBusy(t, busy, rec)
+	lateEvents(t, h, 5)
+	time.Sleep(50 * time.Millisecond)
+	fire <- time.Now()
+	routetest.Eventually(t, 30*time.Second, "the six events committed", func() bool { return rec.snapshot().events == 8 })
+	if s := rec.snapshot(); s.largest > 3 {
+		t.Fatalf("a transaction carried %d events, more than MaxPollRecords (3); %+v", s.largest, s)
+	}
+	if s := rec.snapshot(); s.commits < 4 {
+		t.Fatalf("six events in %d transactions after the first two, want at least 2 of at most 3", s.commits-2)
+	}
 }

@@ -28,6 +28,7 @@ type counter struct {
 	filterErrors map[string]int
 	commits      int
 	aborts       int
+	largest      int // the most events one transaction carried
 }
 
 func newCounter() *counter {
@@ -38,9 +39,12 @@ func (c *counter) Committed(b *route.Batch, _ time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.commits++
+	events := 0
 	for _, n := range b.Events {
-		c.events += n
+		events += n
 	}
+	c.events += events
+	c.largest = max(c.largest, events)
 	c.deliveries += b.Deliveries
 	c.unmatched += b.Unmatched
 	for k, n := range b.DeadLetters {
@@ -63,12 +67,13 @@ func (c *counter) Subscriptions(int)        {}
 type snapshot struct {
 	events, deliveries, unmatched, commits, aborts int
 	deadLetters, filterErrors                      map[string]int
+	largest                                        int
 }
 
 func (c *counter) snapshot() snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return snapshot{c.events, c.deliveries, c.unmatched, c.commits, c.aborts, maps.Clone(c.deadLetters), maps.Clone(c.filterErrors)}
+	return snapshot{c.events, c.deliveries, c.unmatched, c.commits, c.aborts, maps.Clone(c.deadLetters), maps.Clone(c.filterErrors), c.largest}
 }
 
 // harness is a Kafka broker with Hookline's topics, a subscription table

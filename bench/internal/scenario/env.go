@@ -534,8 +534,11 @@ func kafkaRequests(svcs ...*service) (map[string]float64, error) {
 
 // get reads path from the service's ops server; any answer but 200 is an
 // error.
+// opsClient reads services' ops endpoints; a CPU profile takes seconds.
+var opsClient = &http.Client{Timeout: time.Minute}
+
 func (s *service) get(path string) ([]byte, error) {
-	resp, err := http.Get(s.ops + path)
+	resp, err := opsClient.Get(s.ops + path)
 	if err != nil {
 		return nil, err
 	}

@@ -88,19 +88,23 @@ func (e *Env) drain(ctx context.Context, s *service, n int, limit time.Duration)
 	start := time.Now()
 	broker0, brokerErr := e.brokerCPU()
 	// HOOKLINE_BENCH_PROFILES: a Hookline service is profiled for two
-	// seconds once it has had one to start.
-	profiled := make(chan struct{})
-	go func() {
-		defer close(profiled)
-		if s.ops != "" && time.Since(start) < time.Second {
-			time.Sleep(time.Second - time.Since(start))
-			e.profileDuring(2*time.Second, s)()
-		}
-	}()
+	// seconds once it has had one to start. The drain is measured
+	// without waiting for the profile; drain returns once it is written.
+	if os.Getenv("HOOKLINE_BENCH_PROFILES") != "" && s.ops != "" {
+		profiled := make(chan struct{})
+		go func() {
+			defer close(profiled)
+			select {
+			case <-time.After(time.Second - time.Since(start)):
+				e.profileDuring(2*time.Second, s)()
+			case <-ctx.Done():
+			}
+		}()
+		defer func() { <-profiled }()
+	}
 	wctx, cancel := context.WithTimeout(ctx, limit)
 	got, err := e.Recv.WaitOK(wctx, int64(n), 90*time.Second)
 	cancel()
-	<-profiled
 	complete := 1.0
 	if err != nil {
 		if ctx.Err() != nil || wctx.Err() == nil || got < 2 {
@@ -146,7 +150,9 @@ func (e *Env) drain(ctx context.Context, s *service, n int, limit time.Duration)
 		"requests":       float64(len(arr)),
 		"duplicate_rate": float64(len(arr)-ok) / float64(ok),
 	}
-	if brokerErr == nil && e.BrokerPID != 0 {
+	if brokerErr != nil {
+		e.logf("  %s: the broker's CPU: %v", s.Name, brokerErr)
+	} else if e.BrokerPID != 0 {
 		// The broker's CPU over the drain, whatever the consumer made it
 		// do (fetches, commits, attempt records): on 2 cores it is CPU
 		// the consumer's rate competes with.
@@ -280,12 +286,14 @@ func (e *Env) Instant(ctx context.Context, windowBytes int64) results.Scenario {
 // and CPU per delivery over all of them, the highest peak RSS.
 func combineDrains(ds ...map[string]float64) map[string]float64 {
 	out := map[string]float64{"complete": 1}
+	brokerDrains := 0
 	for _, d := range ds {
 		for _, k := range []string{"deliveries", "queued", "seconds", "cpu_s", "requests"} {
 			out[k] += d[k]
 		}
 		if b, ok := d["cpu_broker_s"]; ok {
 			out["cpu_broker_s"] += b
+			brokerDrains++
 		}
 		out["rss_mib"] = max(out["rss_mib"], d["rss_mib"])
 		out["complete"] = min(out["complete"], d["complete"])
@@ -296,8 +304,8 @@ func combineDrains(ds ...map[string]float64) map[string]float64 {
 	if out["deliveries"] > 0 {
 		out["cpu_us"] = out["cpu_s"] * 1e6 / out["deliveries"]
 		out["duplicate_rate"] = (out["requests"] - out["deliveries"]) / out["deliveries"]
-		if b, ok := out["cpu_broker_s"]; ok {
-			out["cpu_broker_us"] = b * 1e6 / out["deliveries"]
+		if brokerDrains == len(ds) { // over all the drains, or not at all
+			out["cpu_broker_us"] = out["cpu_broker_s"] * 1e6 / out["deliveries"]
 		}
 	}
 	return out

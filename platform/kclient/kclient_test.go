@@ -238,4 +238,9 @@ func TestOptsUseRetryBackoff(t *testing.T) {
 	if n, _ := cl.OptValue(kgo.RequestRetries).(int64); n < 60 {
 		t.Errorf("RequestRetries is %d, want at least 60: fewer would give up before the retry timeout", n)
 	}
+	// A leader the client did not know is looked up again within a
+	// fraction of a second, not franz-go's 5 s.
+	if d, _ := cl.OptValue(kgo.MetadataMinAge).(time.Duration); d != kclient.MetadataMinAge || d > time.Second {
+		t.Errorf("MetadataMinAge is %s, want %s", d, kclient.MetadataMinAge)
+	}
 }

@@ -422,7 +422,10 @@ func (r *Router) settle(ctx context.Context, sess *kgo.GroupTransactSession, fet
 	case <-ctx.Done():
 		return fetches
 	}
-	held := sess.PollRecords(nil, r.cfg.MaxPollRecords-n) // nil: only what the client holds
+	// franz-go documents a nil context as "return only what is buffered";
+	// a cancelled one would return nothing.
+	//lint:ignore SA1012 the nil context is PollRecords' non-blocking form
+	held := sess.PollRecords(nil, r.cfg.MaxPollRecords-n)
 	if held.IsClientClosed() || held.NumRecords() == 0 {
 		return fetches // nothing arrived, or it comes with the next poll
 	}

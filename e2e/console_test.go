@@ -382,7 +382,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		// The settings are drawn again once the console has read the
 		// rotated subscription back, which may come after the result.
 		proctest.Eventually(t, 30*time.Second, "the settings showing two signing secrets", func() bool {
-			return strings.Contains(b.text("#settings"), "2 (hidden)")
+			return strings.Contains(b.textNow("#settings"), "2 (hidden)")
 		})
 		if got := b.text("#settings"); strings.Contains(got, secret) {
 			t.Errorf("settings after rotating show the new secret: %q", got)
@@ -455,6 +455,19 @@ func value[T any](p *page, a chromedp.Action[T]) T {
 func (p *page) text(sel string) string {
 	p.t.Helper()
 	return value(p, chromedp.Text(chromedp.CSS(sel)))
+}
+
+// textNow is the text of sel, or "" when it cannot be read now: the
+// console may be drawing the node again between finding and reading it
+// ("No node with given id found"). For polling; text fails the test.
+func (p *page) textNow(sel string) string {
+	ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		return ""
+	}
+	return v
 }
 
 // shot saves a full-page screenshot as <dir>/<name>.png.

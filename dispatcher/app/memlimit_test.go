@@ -5,14 +5,6 @@ import "testing"
 // TestMemoryLimit: the soft memory limit follows --window-bytes unless
 // GOMEMLIMIT or --memory-limit says otherwise.
 func TestMemoryLimit(t *testing.T) {
-	env := func(v string) func(string) string {
-		return func(k string) string {
-			if k == "GOMEMLIMIT" {
-				return v
-			}
-			return ""
-		}
-	}
 	for _, tc := range []struct {
 		name        string
 		flag, bytes int64
@@ -25,7 +17,7 @@ func TestMemoryLimit(t *testing.T) {
 		{name: "GOMEMLIMIT wins", bytes: 8 << 20, gomemlimit: "1GiB", want: 0},
 	} {
 		c := Config{MemoryLimit: tc.flag, WindowBytes: tc.bytes}
-		if got := c.memoryLimit(env(tc.gomemlimit)); got != tc.want {
+		if got := c.memoryLimit(envWith("GOMEMLIMIT", tc.gomemlimit)); got != tc.want {
 			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
 		}
 	}
@@ -34,18 +26,20 @@ func TestMemoryLimit(t *testing.T) {
 // TestGCPercent: under its own memory limit the dispatcher raises GOGC,
 // unless GOGC is set.
 func TestGCPercent(t *testing.T) {
-	env := func(gogc string) func(string) string {
-		return func(k string) string {
-			if k == "GOGC" {
-				return gogc
-			}
-			return ""
-		}
-	}
-	if got := gcPercent(env("")); got != gcPercentUnderLimit {
+	if got := gcPercent(envWith("GOGC", "")); got != gcPercentUnderLimit {
 		t.Errorf("GOGC unset: %d, want %d", got, gcPercentUnderLimit)
 	}
-	if got := gcPercent(env("50")); got != 0 {
+	if got := gcPercent(envWith("GOGC", "50")); got != 0 {
 		t.Errorf("GOGC=50: %d, want 0 (the runtime's GOGC stays)", got)
+	}
+}
+
+// envWith is a getenv in which only key is set, to v.
+func envWith(key, v string) func(string) string {
+	return func(k string) string {
+		if k == key {
+			return v
+		}
+		return ""
 	}
 }

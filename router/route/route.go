@@ -382,16 +382,8 @@ func (r *Router) gather(ctx context.Context, sess *kgo.GroupTransactSession, fet
 	if settle && !catchUp {
 		return r.settle(ctx, sess, fetches, n, wait)
 	}
-	gctx, cancel := context.WithCancel(ctx)
+	gctx, cancel := r.until(ctx, wait)
 	defer cancel()
-	timer := r.after(wait)
-	go func() { // ends with gather at the latest (cancel is deferred)
-		select {
-		case <-timer:
-			cancel()
-		case <-gctx.Done():
-		}
-	}()
 	for n < r.cfg.MaxPollRecords {
 		more := sess.PollRecords(gctx, r.cfg.MaxPollRecords-n)
 		if more.IsClientClosed() {
@@ -433,21 +425,28 @@ func (r *Router) settle(ctx context.Context, sess *kgo.GroupTransactSession, fet
 	if n >= r.cfg.MaxPollRecords {
 		return fetches
 	}
-	cctx, cancel := context.WithCancel(ctx)
+	cctx, cancel := r.until(ctx, r.cfg.BatchWait)
 	defer cancel()
-	timer := r.after(r.cfg.BatchWait)
-	go func() { // ends with settle at the latest (cancel is deferred)
-		select {
-		case <-timer:
-			cancel()
-		case <-cctx.Done():
-		}
-	}()
 	more := sess.PollRecords(cctx, r.cfg.MaxPollRecords-n)
 	if !more.IsClientClosed() {
 		fetches, _ = keepRecords(fetches, n, more)
 	}
 	return fetches
+}
+
+// until returns a context of ctx that ends when the timer of d (r.after)
+// fires or cancel is called; call cancel when done with it.
+func (r *Router) until(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	tctx, cancel := context.WithCancel(ctx)
+	timer := r.after(d)
+	go func() { // ends with cancel at the latest
+		select {
+		case <-timer:
+			cancel()
+		case <-tctx.Done():
+		}
+	}()
+	return tctx, cancel
 }
 
 // keepRecords appends to fetches the partitions of more that carry

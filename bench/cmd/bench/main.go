@@ -11,7 +11,8 @@
 //
 // For diagnosis: HOOKLINE_PPROF=true serves /debug/pprof on each binary's
 // ops port, and HOOKLINE_BENCH_PROFILES=<dir> then writes CPU profiles of
-// every process of the live scenario (8) to <dir>;
+// every process of the live scenario (8), and of each Hookline process
+// draining in scenarios 1-3, to <dir>;
 // HOOKLINE_BENCH_ARRIVALS=<path> writes the arrivals of each drain of
 // scenarios 1-3 to <path>-<process>.
 package main

@@ -532,11 +532,11 @@ func kafkaRequests(svcs ...*service) (map[string]float64, error) {
 	return out, nil
 }
 
-// get reads path from the service's ops server; any answer but 200 is an
-// error.
 // opsClient reads services' ops endpoints; a CPU profile takes seconds.
 var opsClient = &http.Client{Timeout: time.Minute}
 
+// get reads path from the service's ops server; any answer but 200 is an
+// error.
 func (s *service) get(path string) ([]byte, error) {
 	resp, err := opsClient.Get(s.ops + path)
 	if err != nil {
